@@ -1,0 +1,68 @@
+"""The client seam: how the workload's workers talk to a target.
+
+A client is one small class; the harness makes one per worker process. ``invoke`` returns a
+:class:`Completion` (``ok``, ``fail`` or ``info``) or raises. The harness turns what it raises into
+a completion with Jepsen's meaning:
+
+- a per-operation timeout -> ``info`` (the request may still take effect);
+- a connection refused before anything was sent -> ``fail`` (nothing can have happened);
+- anything the client's :meth:`Client.classify` calls ``"fail"`` or ``"info"`` -> that;
+- anything else -> ``info``: when unsure, the harness never claims an operation did not happen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from workbench.runtime.cluster import Cluster
+
+CompletionType = Literal["ok", "fail", "info"]
+
+
+@dataclass(frozen=True)
+class Op:
+    """An operation to invoke: ``f`` names it, ``value`` is its argument (JSON-serialisable).
+    ``extra`` fields are recorded on the invocation event beside ``value``."""
+
+    f: str
+    value: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Completion:
+    type: CompletionType
+    value: Any = None
+    error: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ok(value: Any = None, **extra: Any) -> Completion:
+    return Completion("ok", value, None, extra)
+
+
+def fail(error: Any, value: Any = None, **extra: Any) -> Completion:
+    return Completion("fail", value, error, extra)
+
+
+def info(error: Any, value: Any = None, **extra: Any) -> Completion:
+    return Completion("info", value, error, extra)
+
+
+@runtime_checkable
+class Client(Protocol):
+    async def open(self, cluster: Cluster, worker: int) -> None:
+        """Connects; ``worker`` is 0..workers-1 (stable across process retirements)."""
+
+    async def invoke(self, op: Op) -> Completion: ...
+
+    async def close(self) -> None: ...
+
+
+class ClassifiesErrors(Protocol):
+    """Optional: a client that knows which of its errors are definite."""
+
+    def classify(self, error: BaseException) -> CompletionType | None:
+        """``"fail"`` when the error proves the operation had no effect, ``"info"`` when it may
+        have, ``None`` to let the harness decide."""

@@ -1,0 +1,217 @@
+"""A campaign from start to verdict.
+
+1. create the run directory and ``campaign.json`` (status ``running``);
+2. reap processes an earlier, killed campaign left behind; start the target's topology;
+3. main phase: workers run the workload for ``time_limit`` seconds while the nemesis applies
+   the fault schedule;
+4. final phase: heal every fault and verify it healed, then run the target's final generator
+   (retries of unresolved work, final reads);
+5. tear everything down (on every exit path), run the checkers, write ``results.json`` and
+   the reports.
+
+:func:`run_campaign` returns a :class:`Outcome`; its ``exit_code`` follows Jepsen's table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from faults import make_fault
+from faults.base import Fault
+from workbench import __version__
+from workbench.check import EXIT_HARNESS, EXIT_INTERRUPTED, check_run
+from workbench.generator import Generator, stagger, time_limit
+from workbench.history import HistoryWriter
+from workbench.nemesis import Nemesis
+from workbench.progress import Progress
+from workbench.registry import check_variant
+from workbench.runtime.cluster import Cluster
+from workbench.runtime.local import start_local_cluster
+from workbench.runtime.process import reap_orphans
+from workbench.schedule import FaultAction, FaultSpec, make_schedule
+from workbench.store import HISTORY_FILE, new_run_dir, update_campaign, utc_now
+from workbench.target import Target, WorkloadOptions, op_timeout
+from workbench.workers import Tally, WorkerPool
+
+
+@dataclass
+class Campaign:
+    """What to run. ``faults`` are specs (``"partition:links=client->*"``); ``None`` means the
+    target's defaults for the variant; ``schedule`` replays a stored one instead of drawing."""
+
+    target: Target
+    target_spec: str
+    variant: str | None = None
+    faults: Sequence[str] | None = None
+    workers: int = 8
+    time_limit: float = 20.0
+    rate: float | None = None
+    seed: int = 0
+    store: Path = Path("store")
+    fault_interval: float = 4.0
+    schedule: Sequence[FaultAction] | None = None
+    command: str = ""
+    progress: bool = True
+    progress_stream: TextIO | None = None
+
+
+@dataclass
+class Outcome:
+    run_dir: Path
+    exit_code: int
+    results: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _versions(cluster: Cluster | None) -> dict[str, str]:
+    out = {
+        "workbench": __version__,
+        "python": sys.version.split()[0],
+    }
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            out.update(cluster.versions())
+    return out
+
+
+def run_campaign(c: Campaign) -> Outcome:
+    """Runs a campaign to its verdict. ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into it
+    by the CLI) tears everything down, marks the run ``interrupted`` and is re-raised."""
+    variant = check_variant(c.target, c.variant)
+    specs = [
+        FaultSpec.parse(s)
+        for s in (c.faults if c.faults is not None else c.target.default_faults(variant))
+    ]
+    faults = [make_fault(s.name, **s.options) for s in specs]
+    schedule = (
+        list(c.schedule)
+        if c.schedule is not None
+        else make_schedule(len(specs), c.time_limit, c.seed, interval=c.fault_interval)
+    )
+    c.store.mkdir(parents=True, exist_ok=True)
+    reap_orphans(c.store)
+    run_dir = new_run_dir(c.store, c.target.name)
+    update_campaign(
+        run_dir,
+        target=c.target_spec,
+        variant=variant,
+        faults=[s.text for s in specs],
+        seed=c.seed,
+        workers=c.workers,
+        rate=c.rate,
+        time_limit=c.time_limit,
+        fault_interval=c.fault_interval,
+        schedule=[a.to_json() for a in schedule],
+        command=c.command,
+        versions=_versions(None),
+        started=utc_now(),
+        finished=None,
+        status="running",
+    )
+    error: str | None = None
+    try:
+        cluster = start_local_cluster(c.target.topology(variant), run_dir, c.seed)
+    except BaseException:
+        # Nothing ran: there is no history to judge. The caller reports the cause in one line.
+        update_campaign(run_dir, status="failed-to-start", finished=utc_now())
+        raise
+    try:
+        update_campaign(run_dir, versions=_versions(cluster))
+        with HistoryWriter(run_dir / HISTORY_FILE) as history:
+            asyncio.run(_drive(c, variant, cluster, history, faults, specs, schedule))
+    except KeyboardInterrupt:
+        cluster.teardown()
+        update_campaign(run_dir, status="interrupted", finished=utc_now())
+        raise
+    except Exception as e:  # any harness failure is reported, then judged
+        error = f"{type(e).__name__}: {e}"
+        (run_dir / "logs" / "harness-error.log").write_text(traceback.format_exc())
+    finally:
+        cluster.teardown()
+    update_campaign(run_dir, status="failed" if error else "finished", finished=utc_now())
+    results = check_run(run_dir, harness_error=error) if (run_dir / HISTORY_FILE).exists() else {}
+    _write_reports(run_dir)
+    code = EXIT_HARNESS if error else int(results.get("exit_code", EXIT_HARNESS))
+    return Outcome(run_dir, code, results, error)
+
+
+def _write_reports(run_dir: Path) -> None:
+    try:
+        from workbench.report import write_reports
+    except ImportError:
+        return
+    try:
+        write_reports(run_dir)
+    except Exception:  # a report bug must not change the campaign's verdict
+        (run_dir / "logs" / "report-error.log").write_text(traceback.format_exc())
+
+
+async def _drive(
+    c: Campaign,
+    variant: str,
+    cluster: Cluster,
+    history: HistoryWriter,
+    faults: Sequence[Fault],
+    specs: Sequence[FaultSpec],
+    schedule: Sequence[FaultAction],
+) -> None:
+    options = WorkloadOptions(c.workers, c.time_limit, c.rate, c.seed)
+    rng = random.Random(f"workload:{c.seed}")
+    tally = Tally()
+    pool = WorkerPool(
+        cluster=cluster,
+        history=history,
+        make_client=lambda: c.target.client(variant),
+        workers=c.workers,
+        op_timeout=op_timeout(c.target),
+        rng=rng,
+        tally=tally,
+    )
+    nemesis = Nemesis(cluster=cluster, history=history, faults=faults, specs=specs, seed=c.seed)
+    progress = Progress(
+        tally, c.time_limit, lambda: list(nemesis.active.values()), stream=c.progress_stream
+    )
+    progress_task = asyncio.create_task(progress.run()) if c.progress else None
+    try:
+        await pool.open()
+        workload: Generator = c.target.workload(variant, options)
+        if c.rate:
+            workload = stagger(c.rate, workload)
+        main = time_limit(c.time_limit, workload)
+        nemesis_task = asyncio.create_task(nemesis.run(schedule, c.time_limit))
+        workers_task = asyncio.create_task(pool.run(main))
+        # A nemesis failure must stop the campaign at once, not after the workload ends.
+        done, _ = await asyncio.wait(
+            {nemesis_task, workers_task}, return_when=asyncio.FIRST_EXCEPTION
+        )
+        for task in done:
+            if task.exception() is not None:
+                for t in (nemesis_task, workers_task):
+                    t.cancel()
+                raise task.exception()  # type: ignore[misc]
+        await asyncio.gather(nemesis_task, workers_task)
+        progress.phase = "final"
+        await nemesis.heal_all()
+        final = c.target.final(variant, options)
+        if final is not None:
+            t0 = time.monotonic()
+            await pool.run(final)
+            progress.total = time.monotonic() - t0
+    finally:
+        if progress_task is not None:
+            progress_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress_task
+        await pool.close()
+
+
+__all__ = ["EXIT_INTERRUPTED", "Campaign", "Outcome", "run_campaign"]
