@@ -125,12 +125,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     results = check_run(run_dir)
     if results.get("torn_line"):
         _say(f"note: the last history line ({results['torn_line']}) was cut short and dropped")
-    try:
-        from workbench.report import write_reports
+    from workbench.report import write_reports
 
-        write_reports(run_dir)
-    except ImportError:
-        pass
+    write_reports(run_dir)
     print(_verdict_line(results))
     print(f"run directory: {run_dir}")
     return int(results["exit_code"])
@@ -250,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if e.code not in (0, None) else 0
     previous = signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
-        handler: Handler = args.handler
+        # Subcommands contributed by other modules (``workbench lin``) set ``func``.
+        handler: Handler = getattr(args, "handler", None) or args.func
         return handler(args)
     except CliError as e:
         _say(f"workbench: {e}")

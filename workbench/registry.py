@@ -12,6 +12,8 @@ target in a test suite or a script can be run without installing anything.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -47,6 +49,9 @@ def load_target(spec: str) -> Target:
         return _instantiate(eps[spec].load(), f"entry point {spec!r}")
     if ":" in spec:
         module, _, attr = spec.partition(":")
+        # Like `python -m`, look in the working directory too: users name their own modules.
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             obj: Callable[[], Any] = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as e:

@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -127,7 +129,9 @@ def run_campaign(c: Campaign) -> Outcome:
     try:
         update_campaign(run_dir, versions=_versions(cluster))
         with HistoryWriter(run_dir / HISTORY_FILE) as history:
-            asyncio.run(_drive(c, variant, cluster, history, faults, specs, schedule))
+            asyncio.run(
+                _interruptible(_drive(c, variant, cluster, history, faults, specs, schedule))
+            )
     except KeyboardInterrupt:
         cluster.teardown()
         update_campaign(run_dir, status="interrupted", finished=utc_now())
@@ -145,14 +149,45 @@ def run_campaign(c: Campaign) -> Outcome:
 
 
 def _write_reports(run_dir: Path) -> None:
-    try:
-        from workbench.report import write_reports
-    except ImportError:
-        return
+    from workbench.report import write_reports, write_store_index
+
     try:
         write_reports(run_dir)
+        write_store_index(run_dir.parents[1])
     except Exception:  # a report bug must not change the campaign's verdict
         (run_dir / "logs" / "report-error.log").write_text(traceback.format_exc())
+
+
+async def _interruptible(coro: Coroutine[Any, Any, None]) -> None:
+    """Runs ``coro``; Ctrl-C or SIGTERM cancels it cleanly (every worker records its open
+    operation as ``info``) and then surfaces as ``KeyboardInterrupt``.
+
+    A plain signal handler that raises would land at an arbitrary point inside the event loop's
+    machinery and leave tasks half torn down."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(coro)
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    handled = threading.current_thread() is threading.main_thread()
+    if handled:  # signals can only be handled in the main thread
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupt)
+    try:
+        await task
+    except asyncio.CancelledError:
+        if not interrupted:
+            raise
+    finally:
+        if handled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 async def _drive(
@@ -180,7 +215,9 @@ async def _drive(
     progress = Progress(
         tally, c.time_limit, lambda: list(nemesis.active.values()), stream=c.progress_stream
     )
-    progress_task = asyncio.create_task(progress.run()) if c.progress else None
+    tasks: list[asyncio.Task[None]] = []
+    if c.progress:
+        tasks.append(asyncio.create_task(progress.run()))
     try:
         await pool.open()
         workload: Generator = c.target.workload(variant, options)
@@ -189,15 +226,15 @@ async def _drive(
         main = time_limit(c.time_limit, workload)
         nemesis_task = asyncio.create_task(nemesis.run(schedule, c.time_limit))
         workers_task = asyncio.create_task(pool.run(main))
+        tasks += [nemesis_task, workers_task]
         # A nemesis failure must stop the campaign at once, not after the workload ends.
         done, _ = await asyncio.wait(
             {nemesis_task, workers_task}, return_when=asyncio.FIRST_EXCEPTION
         )
         for task in done:
-            if task.exception() is not None:
-                for t in (nemesis_task, workers_task):
-                    t.cancel()
-                raise task.exception()  # type: ignore[misc]
+            error = task.exception()
+            if error is not None:
+                raise error
         await asyncio.gather(nemesis_task, workers_task)
         progress.phase = "final"
         await nemesis.heal_all()
@@ -207,10 +244,10 @@ async def _drive(
             await pool.run(final)
             progress.total = time.monotonic() - t0
     finally:
-        if progress_task is not None:
-            progress_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress_task
+        # Stop every task before closing the clients they use (also when we are cancelled).
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await pool.close()
 
 

@@ -56,8 +56,9 @@ class Service:
     """A target service run as ``replicas`` subprocesses.
 
     ``command`` is an argv; ``{port}`` in it is replaced by the replica's listen port.
-    ``depends_on`` names databases or other services (each gets a proxied link per replica). ``faketime`` starts
-    the service under libfaketime so a clock fault can shift its clock at run time.
+    ``depends_on`` names databases or other services (each gets a proxied link per replica).
+    ``faketime`` starts the service under libfaketime so a clock fault can shift its clock at
+    run time.
     """
 
     name: str

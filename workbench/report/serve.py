@@ -1,0 +1,41 @@
+"""``workbench serve``: the store, read-only, on 127.0.0.1.
+
+Starlette's StaticFiles answers GET and HEAD only (anything else is 405), so the server cannot
+change the store. It binds to the loopback interface: histories can hold customer-like data and
+a report server has no business being reachable from the network. ``latest`` is a symlink inside
+the store, hence ``follow_symlink``; StaticFiles still refuses paths that resolve outside it.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from workbench.report.index import write_store_index
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+# Raw run files open in the browser as text instead of downloading as octet-stream.
+mimetypes.add_type("text/plain", ".jsonl")
+mimetypes.add_type("text/plain", ".log")
+mimetypes.add_type("text/markdown", ".md")
+
+
+def make_app(store_dir: str | Path) -> Starlette:
+    """A Starlette app serving ``store_dir`` statically (``/`` → ``index.html``)."""
+    store = Path(store_dir).resolve()
+    files = StaticFiles(directory=store, html=True, follow_symlink=True)
+    return Starlette(routes=[Mount("/", app=files, name="store")])
+
+
+def serve(store_dir: str | Path, port: int = DEFAULT_PORT) -> None:
+    """Regenerates ``index.html`` then serves the store until interrupted (blocks)."""
+    import uvicorn
+
+    write_store_index(store_dir)
+    uvicorn.run(make_app(store_dir), host=HOST, port=port, log_level="warning")
