@@ -27,7 +27,7 @@ from checkers.linearizability.models import (
     model_names,
 )
 from checkers.linearizability.operations import LinOp, Prepared, prepare
-from checkers.linearizability.partition import Outcome, check_parts
+from checkers.linearizability.partition import Outcome, PartResult, check_parts
 from checkers.linearizability.search import DEFAULT_MAX_STATES, SearchResult, search
 from workbench.history import Event, HistoryError
 
@@ -94,8 +94,11 @@ class Linearizable:
             max_states=self.max_states,
             stop_at_first=self.stop_at_first,
         )
+        deadline = None if limit is None else started + limit
         anomalies = tuple(
-            explain(self.model, part, parts_total=outcome.parts_total)
+            explain(
+                self.model, _deeper(self.model, part, deadline), parts_total=outcome.parts_total
+            )
             for part in outcome.violations
         )
         stats = _stats(prepared, outcome, time.monotonic() - started)
@@ -108,6 +111,29 @@ class Linearizable:
             impact={"non_linearizable_parts": len(anomalies)},
             stats=stats,
         )
+
+
+EXPLAIN_MAX_STATES = 100_000
+"""Budget of the unpruned search that looks for a longer prefix to explain a violation."""
+
+
+def _deeper(model: Model, part: PartResult, deadline: float | None) -> PartResult:
+    """The violating ``part`` with the longest linearizable prefix we can afford to find.
+
+    The model's dead ends (:meth:`Model.dead_ends`) abandon a branch as soon as it is doomed,
+    so the pruned search's longest prefix can stop short of where the history visibly goes
+    wrong. Searching again without them, within :data:`EXPLAIN_MAX_STATES` pairs and the time
+    budget, finds the prefix the plain search would report; when that search gives up, the
+    pruned search's own prefix (and the operation it doomed) is kept. The verdict is not
+    touched: both searches are exact.
+    """
+    if model.dead_ends(part.ops) is None:
+        return part
+    res = search(model, part.ops, deadline=deadline, max_states=EXPLAIN_MAX_STATES, prune=False)
+    if res.valid is False and len(res.prefix) >= len(part.result.prefix):
+        res.explored = part.result.explored
+        return PartResult(part.ops, res)
+    return part
 
 
 def _stats(prepared: Prepared, outcome: Outcome, seconds: float) -> dict[str, object]:

@@ -344,6 +344,8 @@ class KV(Model):
             running.append(running[-1] | bit)
         every = running[-1]
         pairs = sorted(groups.items(), key=lambda item: item[0])  # unconditional group first
+        single = len(pairs) == 1  # its members are then every get
+        top = "" if any("\U0010ffff" in g for g in outputs) else "\U0010ffff"
         memo: dict[Any, tuple[tuple[int, int], ...]] = {}
 
         def dead(state: Any) -> tuple[tuple[int, int], ...]:
@@ -352,14 +354,19 @@ class KV(Model):
                 return found
             if not isinstance(state, str):
                 return ()
-            k = len(state)
-            # Sorted order is kept by truncation, so x[:k] == state exactly on [lo, hi).
             lo = bisect_left(outputs, state)
-            hi = bisect_right(outputs, state, lo, key=lambda x: x[:k])
+            if top:  # no output holds chr(0x10FFFF): x starts with state iff it sorts below
+                hi = bisect_left(outputs, state + top, lo)
+            else:  # truncation keeps the sorted order: x[:k] == state exactly on [lo, hi)
+                k = len(state)
+                hi = bisect_right(outputs, state, lo, key=lambda x: x[:k])
             unfit = every ^ running[hi] ^ running[lo]  # gets not starting with state
-            result = tuple(
-                (unfit & members, rescue) for rescue, members in pairs if unfit & members
-            )
+            if not unfit:
+                result: tuple[tuple[int, int], ...] = ()
+            elif single:
+                result = ((unfit, pairs[0][0]),)
+            else:
+                result = tuple([(unfit & m, rescue) for rescue, m in pairs if unfit & m])
             if len(memo) < _DEAD_END_MEMO:
                 memo[state] = result
             return result

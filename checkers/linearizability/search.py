@@ -72,10 +72,13 @@ def search(
     *,
     deadline: float | None = None,
     max_states: int = DEFAULT_MAX_STATES,
+    prune: bool = True,
 ) -> SearchResult:
     """Decides whether ``ops`` (one partition) is linearizable with respect to ``model``.
 
-    ``deadline`` is a :func:`time.monotonic` reading after which the search gives up.
+    ``deadline`` is a :func:`time.monotonic` reading after which the search gives up. With
+    ``prune`` False the model's dead ends are not consulted (same answer, more pairs; the
+    longest prefix found for a violation is then the plain search's, often longer).
     """
     n = len(ops)
     entries: list[tuple[int, int, int]] = []
@@ -122,7 +125,7 @@ def search(
             last_crashed[inputs[i]] = i
 
     step = model.step
-    dead_ends = model.dead_ends(ops)
+    dead_ends = model.dead_ends(ops) if prune else None
     # Per operation: state -> (fits, new state[, dead-end masks of the new state]).
     step_memo: list[dict[Any, tuple[Any, ...]]] = [{} for _ in range(n)]
     cache: set[tuple[int, Any]] = set()
@@ -133,8 +136,15 @@ def search(
     state: Any = model.init()
     lin = 0
     explored = 0
+    # The longest linearizable prefix found, kept cheaply (it improves often in a search that
+    # succeeds): its call nodes, an operation placed after them (-1: none), the operation
+    # stuck after it (-1: the first of ``best_doomed`` to return), and the state after it.
     best_len = -1
-    best: SearchResult = SearchResult(False)
+    best_nodes: list[int] = []
+    best_extra = -1
+    best_stuck = -1
+    best_doomed = 0
+    best_state: Any = None
     clock = time.monotonic
 
     node = nxt[0]
@@ -172,12 +182,22 @@ def search(
                     # pending that fits no state reachable from here unless a pending
                     # operation of its ``rescue`` runs, and none is pending.
                     new_lin = lin | bits[o]
-                    doomed = False
+                    doomed = 0
                     for need, rescue in res[2]:
                         if need & new_lin != need and rescue & new_lin == rescue:
-                            doomed = True
+                            doomed = need & ~new_lin
                             break
                     if doomed:
+                        # For the explanation: this prefix is linearizable, and the doomed
+                        # operation can never be placed after it.
+                        depth = (len(stack) >> 1) + 1
+                        if depth > best_len:
+                            best_len = depth
+                            best_nodes = stack[0::2]
+                            best_extra = o
+                            best_stuck = -1
+                            best_doomed = doomed
+                            best_state = new_state
                         node = nxt[node]
                         continue
             new_lin = lin | bits[o]
@@ -203,9 +223,11 @@ def search(
                 explored += 1
                 if not explored & _CHECK_EVERY:
                     if deadline is not None and clock() > deadline:
-                        return _unknown("time", explored, best)
+                        best = _best(ops, node_op, best_nodes, best_extra, best_stuck, best_doomed)
+                        return _unknown("time", explored, best, best_state)
                     if explored >= max_states:
-                        return _unknown("states", explored, best)
+                        best = _best(ops, node_op, best_nodes, best_extra, best_stuck, best_doomed)
+                        return _unknown("states", explored, best, best_state)
                 continue
             if not read_only[o]:
                 node = nxt[node]
@@ -221,15 +243,15 @@ def search(
             depth = len(stack) >> 1
             if depth > best_len:
                 best_len = depth
-                best = SearchResult(
-                    False,
-                    prefix=[node_op[c] for c in stack[0::2]],
-                    stuck=node_op[node],
-                    state=state,
-                )
+                best_nodes = stack[0::2]
+                best_extra = -1
+                best_stuck = node_op[node]
+                best_state = state
         # Backtrack: undo linearizations up to the last real choice (greedy reads are none).
         while True:
             if not stack:
+                best = _best(ops, node_op, best_nodes, best_extra, best_stuck, best_doomed)
+                best.state = best_state
                 best.explored = explored
                 return best
             state = pop()
@@ -247,12 +269,44 @@ def search(
         node = nxt[node]
 
 
-def _unknown(reason: str, explored: int, best: SearchResult) -> SearchResult:
+def _first_to_return(ops: Sequence[LinOp], mask: int) -> int:
+    """The operation of ``mask`` (bit i = ``ops[i]``) that returns first."""
+    best = -1
+    for i, op in enumerate(ops):
+        if mask >> i & 1 and (best < 0 or _ret(op) < _ret(ops[best])):
+            best = i
+    return best
+
+
+def _ret(op: LinOp) -> float:
+    return float("inf") if op.ret is None else op.ret
+
+
+def _best(
+    ops: Sequence[LinOp],
+    node_op: list[int],
+    nodes: list[int],
+    extra: int,
+    stuck: int,
+    doomed: int,
+) -> SearchResult:
+    """The failure to report from the longest prefix kept by the search: the operations of
+    call ``nodes``, then ``extra`` (unless -1); stuck after it, ``stuck``, or (-1) the first of
+    the ``doomed`` operations to return (None when no prefix was recorded)."""
+    prefix = [node_op[c] for c in nodes]
+    if extra >= 0:
+        prefix.append(extra)
+    if stuck < 0:
+        stuck = _first_to_return(ops, doomed)
+    return SearchResult(False, prefix=prefix, stuck=None if stuck < 0 else stuck)
+
+
+def _unknown(reason: str, explored: int, best: SearchResult, state: Any) -> SearchResult:
     return SearchResult(
         "unknown",
         prefix=best.prefix,
         stuck=best.stuck,
-        state=best.state,
+        state=state,
         explored=explored,
         reason=reason,
     )

@@ -17,6 +17,7 @@ from checkers.linearizability import (
     get_model,
     model_names,
     prepare,
+    search,
 )
 from checkers.linearizability.partition import check_parts
 from tests.linearizability.helpers import events
@@ -466,3 +467,31 @@ def test_kv_dead_ends_shrink_the_corpus_search() -> None:
     outcome = check_parts(kv, ops)
     assert outcome.valid is True
     assert outcome.explored < 20_000
+
+
+def test_kv_dead_end_explanations() -> None:
+    """A dead end still explains: the pruned search reports the prefix it stopped at and the
+    get it doomed; the checker's explanation searches again without dead ends and names the
+    longer prefix the plain search finds."""
+    history = events(
+        (0, "invoke", "append", _kv("a")),  # op 0, long
+        (1, "invoke", "append", _kv("b")),  # op 1
+        (1, "ok", "append", _kv("b")),
+        (2, "invoke", "get", _kv()),  # op 2: reads "ab"
+        (2, "ok", "get", _kv("ab")),
+        (3, "invoke", "get", _kv()),  # op 3: reads "" after "b" was appended: impossible
+        (3, "ok", "get", _kv("")),
+        (0, "ok", "append", _kv("a")),
+    )
+    kv = get_model("kv")
+    ops = prepare(history, kv).ops
+    pruned = search(kv, ops)
+    assert pruned.valid is False and pruned.prefix == [0] and pruned.stuck == 3
+    assert pruned.state == "a"
+    plain = search(kv, ops, prune=False)
+    assert plain.valid is False and plain.prefix == [0, 1, 2] and plain.stuck == 3
+    assert plain.explored >= pruned.explored
+    anomaly = Linearizable(kv).check(history, CTX).anomalies[0]
+    assert anomaly.data["prefix_length"] == 3
+    assert anomaly.data["operation"]["description"] == "get('k') -> ''"
+    assert anomaly.data["state_after_prefix"] == "'ab'"

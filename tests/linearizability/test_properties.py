@@ -291,8 +291,59 @@ def test_kv_dead_ends_agree_with_unpruned_search(case: tuple[list[Event], bool])
     assert pruned.valid is unpruned.valid
     assert pruned.valid is True or not correct
     assert pruned.explored <= unpruned.explored
-    if pruned.valid is True:  # the order found is a real linearization
-        state = ""
-        for i in pruned.order:
-            ok, state = KV().step(state, ops[i].input, ops[i].output)
-            assert ok
+    # The order found (valid) or the longest prefix found (violation) is a real one.
+    state = ""
+    for i in pruned.order if pruned.valid is True else pruned.prefix:
+        ok, state = KV().step(state, ops[i].input, ops[i].output)
+        assert ok
+    if pruned.valid is False:
+        assert pruned.stuck is not None and pruned.stuck not in pruned.prefix
+        assert ops[pruned.stuck].ret is not None  # a returned operation, one that had to fit
+        # The explanation searches again without the dead ends: the plain search's prefix.
+        assert unpruned.stuck is not None
+        anomaly = Linearizable("kv").check(history, CheckContext()).anomalies[0]
+        assert anomaly.data["prefix_length"] == len(unpruned.prefix)
+        assert anomaly.data["operation"]["invoke_index"] == ops[unpruned.stuck].invoke_index
+
+
+_TEXT = st.text(alphabet="ab\U0010ffff", max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["get", "put", "append"]), _TEXT, st.integers(0, 9)),
+        max_size=8,
+    ),
+    st.lists(_TEXT, min_size=1, max_size=4),
+)
+def test_kv_dead_end_masks_match_their_definition(
+    rows: list[tuple[str, str, int]], states: list[str]
+) -> None:
+    """The kv model's fast dead-end masks (sorted runs, a sentinel character unless an output
+    holds it) against their definition, one get at a time."""
+    ops = [
+        LinOp(i, i, f, (f, "k") if f == "get" else (f, "k", text), text, t, t + 2, 2 * i, None)
+        for i, (f, text, t) in enumerate(rows)
+    ]
+    dead = KV().dead_ends(ops)
+    gets = [op for op in ops if op.f == "get"]
+    if not gets:
+        assert dead is None
+        return
+    assert dead is not None
+    for state in states:
+        expected: dict[int, int] = {}
+        for g in gets:
+            if g.output.startswith(state):
+                continue
+            rescue = 0
+            for p in ops:
+                value: Any = p.input
+                if p.f == "put" and p.call <= (g.ret or 0) and g.output.startswith(value[2]):
+                    rescue |= 1 << p.id
+            expected[rescue] = expected.get(rescue, 0) | 1 << g.id
+        assert sorted(dead(state), key=lambda pair: pair[1]) == sorted(
+            ((need, rescue) for rescue, need in expected.items()), key=lambda pair: pair[1]
+        )
+        assert dead(state) == dead(state)  # memoised, same answer
