@@ -279,12 +279,14 @@ class Operation:
         return None if self.completion is None else self.completion.time
 
 
-def pair_operations(events: Sequence[Event]) -> list[Operation]:
+def pair_operations(events: Sequence[Event], *, strict: bool = True) -> list[Operation]:
     """Pairs each client invocation with the next completion of the same process.
 
-    Returns operations in invocation order. Raises :class:`HistoryError` when a process invokes
-    twice without completing, or completes what it never invoked: such a history was not made
-    by single-threaded processes and no checker can judge it.
+    Returns operations in invocation order. With ``strict`` (for checkers), raises
+    :class:`HistoryError` when a process invokes twice without completing, or completes what it
+    never invoked: such a history was not made by single-threaded processes and no checker can
+    judge it. Without (for reports of damaged histories), a re-invocation leaves the earlier
+    operation incomplete and a stray completion is skipped.
     """
     open_ops: dict[Process, Event] = {}
     done: dict[int, Event | None] = {}
@@ -293,8 +295,8 @@ def pair_operations(events: Sequence[Event]) -> list[Operation]:
         if not e.is_client:
             continue
         if e.type == "invoke":
-            if e.process in open_ops:
-                prev = open_ops[e.process]
+            prev = open_ops.get(e.process)
+            if prev is not None and strict:
                 raise HistoryError(
                     f"process {e.process} invoked again at index {e.index} while its "
                     f"operation from index {prev.index} was still open"
@@ -305,6 +307,8 @@ def pair_operations(events: Sequence[Event]) -> list[Operation]:
         else:
             inv = open_ops.pop(e.process, None)
             if inv is None:
+                if not strict:
+                    continue
                 raise HistoryError(
                     f"index {e.index}: process {e.process} completed ({e.type}) an operation "
                     "it never invoked"

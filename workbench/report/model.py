@@ -218,7 +218,7 @@ def load_run(run_dir: str | Path) -> RunView:
     except HistoryError as e:
         # A report is most wanted when something went badly wrong, so render what we can.
         notes.append(f"history is not well-formed ({e}); operations were paired leniently.")
-        ops = _pair_leniently(events)
+        ops = pair_operations(events, strict=False)
 
     status = campaign.get("status")
     if status == "crashed":
@@ -277,26 +277,6 @@ def load_run(run_dir: str | Path) -> RunView:
         verdict, checkers, len(ops), campaign.get("faults") or []
     )
     return view
-
-
-def _pair_leniently(events: Sequence[Event]) -> list[Operation]:
-    """Like pair_operations, but an invocation that replaces a still-open one closes it as
-    incomplete, and stray completions are skipped."""
-    open_ops: dict[Any, Event] = {}
-    done: dict[int, Event | None] = {}
-    order: list[Event] = []
-    for e in events:
-        if not e.is_client:
-            continue
-        if e.type == "invoke":
-            open_ops[e.process] = e
-            order.append(e)
-            done[e.index] = None
-        else:
-            inv = open_ops.pop(e.process, None)
-            if inv is not None:
-                done[inv.index] = e
-    return [Operation(inv, done[inv.index]) for inv in order]
 
 
 def op_row(op: Operation) -> OpRow:
