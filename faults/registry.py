@@ -12,6 +12,7 @@ from typing import Any
 from faults.base import Fault
 from faults.clock import Clock
 from faults.database import PgCrash, PgTerminate, RedisKill
+from faults.failpoint import Failpoint
 from faults.network import (
     Bandwidth,
     Latency,
@@ -41,6 +42,7 @@ _BUILTIN: tuple[type[Any], ...] = (
     PgTerminate,
     RedisKill,
     Clock,
+    Failpoint,
 )
 
 

@@ -123,15 +123,16 @@ def test_load_run_rejects_missing_or_malformed_dirs(tmp_path: Path) -> None:
         load_run(run)
 
 
-def test_crashed_run_without_results_still_loads(tmp_path: Path) -> None:
+def test_killed_run_without_results_still_loads(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    (run / "campaign.json").write_text(json.dumps({"target": "t", "status": "crashed"}))
+    # A SIGKILLed harness never gets to change "running".
+    (run / "campaign.json").write_text(json.dumps({"target": "t", "status": "running"}))
     write_history(run / "history.jsonl", [Event(0, 0, 0, "invoke", "read", None)])
     with open(run / "history.jsonl", "a") as fh:
         fh.write('{"index": 1, "ti')  # torn by SIGKILL
     view = load_run(run)
     assert view.verdict is None
     assert view.counts["info"] == 1
-    assert any("crashed" in n for n in view.notes)
+    assert any("never finished" in n for n in view.notes)
     assert any("cut short" in n for n in view.notes)

@@ -221,10 +221,18 @@ def load_run(run_dir: str | Path) -> RunView:
         ops = pair_operations(events, strict=False)
 
     status = campaign.get("status")
-    if status == "crashed":
-        notes.append("The campaign crashed: the history and results may be partial.")
+    # The statuses the runner writes (workbench/runner.py).
+    if status == "failed":
+        notes.append(
+            "The harness failed mid-campaign (logs/harness-error.log): the history may be partial."
+        )
+    elif status == "interrupted":
+        notes.append("The campaign was interrupted (Ctrl-C or SIGTERM): the history is partial.")
     elif status == "running":
-        notes.append("The campaign was still running when this report was made.")
+        notes.append(
+            "The campaign never finished (still running, or its harness was killed): "
+            "the history is partial."
+        )
     if results is None:
         notes.append("results.json is missing: no checker verdicts to show.")
 
