@@ -101,6 +101,13 @@ def test_reap_orphans_kills_recorded_live_processes_only(rd: Path) -> None:
     pid = p.start()
     # A record whose pid is alive but is some other program (our own test process): kept alive.
     reg.add("recycled", os.getpid(), ["/usr/bin/not-us"])
+    # While the harness that wrote the registry lives, its campaign is running: nothing reaped.
+    assert reap_orphans(rd / "store") == []
+    assert p.is_running()
+    # Its harness gone (as after a SIGKILL), the processes are orphans.
+    data = json.loads((run / "pids.json").read_text())
+    data["owner"] = {"pid": 2**22 + 1, "starttime": 1}  # above pid_max's default: never alive
+    (run / "pids.json").write_text(json.dumps(data))
     killed = reap_orphans(rd / "store")
     assert [k["pid"] for k in killed] == [pid]
     wait_until(lambda: not p.is_running(), 5.0, "the orphan to die")

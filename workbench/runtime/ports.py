@@ -1,17 +1,21 @@
 """Free TCP ports on 127.0.0.1.
 
-The kernel hands out an ephemeral port for a socket bound to port 0; we close it and give the
-number to the server we start. Another process could grab it in between, so callers check again
-with :func:`ensure_free` right before starting and a collision surfaces as :class:`PortInUse`.
-Ports handed out by this process are remembered so two servers of one cluster never get the same
-one even if the kernel recycles it.
+Ports are drawn at random *below* the kernel's ephemeral range: a port from that range, closed
+and handed to a server, can meanwhile become the local port of any outgoing connection (the
+workload opens thousands), and a server restarted after a kill fault must get its port back.
+Another process could still grab a port between our check and the server's bind, so callers
+check again with :func:`ensure_free` right before starting and a collision surfaces as
+:class:`PortInUse`. Ports handed out by this process are remembered so two servers of one
+cluster never get the same one.
 """
 
 from __future__ import annotations
 
 import errno
+import random
 import socket
 import threading
+from pathlib import Path
 
 from workbench.runtime.errors import PortInUse
 
@@ -21,17 +25,40 @@ _lock = threading.Lock()
 _given: set[int] = set()
 
 
+_rng = random.SystemRandom()
+
+
+def _candidate_range() -> tuple[int, int]:
+    """Ports below the ephemeral range (``/proc/sys/net/ipv4/ip_local_port_range``)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    if low > 12000:
+        return 10000, low - 1
+    return 49152, 65535  # an unusual ephemeral range: fall back to the IANA dynamic ports
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on now and this process has not handed out."""
+    """A port on 127.0.0.1 that nothing uses now, outside the ephemeral range, and that this
+    process has not handed out before."""
+    lo, hi = _candidate_range()
     with _lock:
-        for _ in range(100):
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                s.bind((HOST, 0))
-                port: int = s.getsockname()[1]
-            if port not in _given:
+        for _ in range(200):
+            port = _rng.randint(lo, hi)
+            if port not in _given and _bindable(port):
                 _given.add(port)
                 return port
-    raise PortInUse("could not find a free port on 127.0.0.1 after 100 tries")
+    raise PortInUse(f"could not find a free port on {HOST} in {lo}-{hi} after 200 tries")
 
 
 def ensure_free(port: int, what: str) -> None:

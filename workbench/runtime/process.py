@@ -121,14 +121,17 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
 class PidRegistry:
     """``<run>/pids.json``: the processes a run has alive, rewritten as they start and stop.
 
-    Shape: ``{"processes": {name: {"pid": int, "pgid": int, "starttime": int,
-    "argv": [str, ...]}}}``.
+    Shape: ``{"owner": {"pid": int, "starttime": int}, "processes": {name: {"pid": int,
+    "pgid": int, "starttime": int, "argv": [str, ...]}}}``. ``owner`` is the harness that wrote
+    it: while that harness lives, its processes belong to a running campaign, not to orphans.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._entries: dict[str, dict[str, Any]] = {}
+        me = os.getpid()
+        self._owner = {"pid": me, "starttime": proc_starttime(me)}
 
     def add(self, name: str, pid: int, argv: Sequence[str]) -> None:
         entry = {"pid": pid, "pgid": pid, "starttime": proc_starttime(pid), "argv": list(argv)}
@@ -150,8 +153,14 @@ class PidRegistry:
         # Atomic replace: a harness killed mid-write must not leave a truncated file behind.
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps({"processes": self._entries}, indent=2, sort_keys=True))
+        data = {"owner": self._owner, "processes": self._entries}
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
+
+
+def _owner_alive(owner: Mapping[str, Any]) -> bool:
+    pid = int(owner.get("pid", 0))
+    return pid > 0 and proc_alive(pid) and proc_starttime(pid) == owner.get("starttime")
 
 
 def _same_process(entry: Mapping[str, Any]) -> bool:
@@ -212,8 +221,11 @@ def reap_orphans(store_dir: Path, *, timeout: float = 5.0) -> list[dict[str, Any
         try:
             data = json.loads(path.read_text())
             entries: dict[str, dict[str, Any]] = dict(data.get("processes", {}))
+            owner = data.get("owner")
         except (OSError, ValueError, AttributeError):
             continue
+        if isinstance(owner, dict) and _owner_alive(owner):
+            continue  # a campaign running now, perhaps in another terminal: not orphans
         for name, entry in list(entries.items()):
             was_alive = _same_process(entry)
             if was_alive:
@@ -230,7 +242,9 @@ def reap_orphans(store_dir: Path, *, timeout: float = 5.0) -> list[dict[str, Any
             del entries[name]
         with contextlib.suppress(OSError):
             tmp = path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"processes": entries}, indent=2, sort_keys=True))
+            tmp.write_text(
+                json.dumps({"owner": owner, "processes": entries}, indent=2, sort_keys=True)
+            )
             os.replace(tmp, path)
     return killed
 
