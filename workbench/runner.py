@@ -99,9 +99,11 @@ def run_campaign(c: Campaign) -> Outcome:
         if c.schedule is not None
         else make_schedule(len(specs), c.time_limit, c.seed, interval=c.fault_interval)
     )
-    c.store.mkdir(parents=True, exist_ok=True)
-    reap_orphans(c.store)
-    run_dir = new_run_dir(c.store, c.target.name)
+    # Absolute: servers run with other working directories (PostgreSQL's lock file needs it).
+    store = c.store.resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    reap_orphans(store)
+    run_dir = new_run_dir(store, c.target.name)
     update_campaign(
         run_dir,
         target=c.target_spec,

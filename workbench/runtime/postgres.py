@@ -6,9 +6,11 @@ signal that guarantees nothing outlives a SIGKILLed harness. Running ``postgres 
 managed child keeps it (and its backends, which share its process group) under our control;
 ``initdb`` is used once for setup and ``pg_ctl`` not at all.
 
-Layout: ``<run>/<name>/data`` (cluster), ``<run>/<name>/sock`` (Unix socket dir, so we never touch
-``/var/run/postgresql``), log in ``<run>/logs/<name>.log``. When we are root, PostgreSQL refuses to
-run as root, so both directories are owned by, and the server runs as, the ``postgres`` user.
+Layout: ``<run>/<name>/data`` (cluster; a link to a directory under /tmp when the postgres user
+cannot reach the run directory), the Unix socket in a short ``/tmp/wb-<name>-sock-*`` directory
+(so we never touch ``/var/run/postgresql`` and never exceed the socket path limit), log in
+``<run>/logs/<name>.log``. When we are root, PostgreSQL refuses to run as root, so both
+directories are owned by, and the server runs as, the ``postgres`` user.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ class PostgresServer:
         # Real paths: the server and initdb cannot follow a link through the run directory.
         home = self._outside or self.base
         self.data_dir = home / "data"
-        self.sock_dir = home / "sock"
+        # A Unix socket path must fit in 107 bytes; under a deep run directory it would not.
+        # Clients use TCP on 127.0.0.1 anyway: the socket only serves PostgreSQL's own tools.
+        self.sock_dir = Path(tempfile.mkdtemp(prefix=f"wb-{name}-sock-", dir="/tmp"))
         self._initialised = False
         self._version: str | None = None
         self.process = ManagedProcess(
@@ -117,7 +121,6 @@ class PostgresServer:
         if (self.data_dir / "PG_VERSION").exists():
             return
         self.base.mkdir(parents=True, exist_ok=True)
-        self.sock_dir.mkdir(exist_ok=True)
         if self._run_as is not None:
             self._check_reachable()
             ids = pwd.getpwnam(self._run_as)
@@ -202,6 +205,7 @@ class PostgresServer:
         """Fast shutdown (SIGINT), SIGKILL after ``timeout`` s. Teardown uses this rather than
         :meth:`kill`: a killed postmaster leaves its small System V segment behind."""
         self.process.stop(timeout)
+        shutil.rmtree(self.sock_dir, ignore_errors=True)
         if self._outside is not None:
             # Outside the run directory nobody would clean it up; each one is ~40 MB.
             shutil.rmtree(self._outside, ignore_errors=True)
