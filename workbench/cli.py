@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     fault_texts: list[str] | None = None
     if args.faults is not None:
         fault_texts = [s.text for s in parse_fault_specs(args.faults)]
-    _check_fault_names(fault_texts if fault_texts is not None else target.default_faults(variant))
+    _check_faults(fault_texts if fault_texts is not None else target.default_faults(variant))
     schedule = None
     if args.schedule:
         stored = json.loads(Path(args.schedule).read_text())
@@ -108,16 +108,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def _check_fault_names(specs: Sequence[str]) -> None:
-    from faults import load_faults
+def _check_faults(specs: Sequence[str]) -> None:
+    """Builds each fault once so that an unknown name or a bad option is a usage error before
+    anything starts (make_fault's message lists the valid names or options)."""
+    from faults import make_fault
     from workbench.schedule import parse_fault_specs
 
-    known = load_faults()
-    for spec in parse_fault_specs(list(specs)):
-        if spec.name not in known:
-            raise UnknownName(
-                f"unknown fault {spec.name!r}; valid faults: {', '.join(sorted(known))}"
-            )
+    try:
+        parsed = parse_fault_specs(list(specs))
+    except ValueError as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    for spec in parsed:
+        try:
+            make_fault(spec.name, **spec.options)
+        except (ValueError, TypeError) as e:
+            raise CliError(f"fault {spec.text!r}: {e}", EXIT_USAGE) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -112,3 +112,9 @@ def test_check_of_a_missing_directory_is_a_data_error(tmp_path: Path) -> None:
     p = run_cli("check", str(tmp_path / "nope"))
     assert p.returncode == 65
     assert "does not exist" in p.stderr
+
+
+def test_a_fault_missing_its_option_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["run", "tests.e2e.counter_target:SetTarget", "--faults", "failpoint"])
+    assert code == 64
+    assert "needs point=NAME" in capsys.readouterr().err

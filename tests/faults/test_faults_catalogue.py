@@ -63,9 +63,12 @@ def test_builtin_catalogue() -> None:
         "partition", "partition-oneway", "latency", "bandwidth", "slow-close", "reset-peer",
         "timeout", "slicer", "kill", "pause", "pg-crash", "pg-terminate", "redis-kill", "clock",
     }  # fmt: skip
+    required = {"failpoint": {"point": "after-provider-charge"}}  # names a point in the code
     for name, cls in builtin_faults().items():
         assert cls.name == name and cls.description and "\n" not in cls.description
-        assert isinstance(make_fault(name), Fault)
+        assert isinstance(make_fault(name, **required.get(name, {})), Fault)
+    with pytest.raises(ValueError, match="failpoint needs point=NAME"):
+        make_fault("failpoint")
 
 
 def test_make_fault_rejects_unknown_names_and_options() -> None:
