@@ -5,31 +5,18 @@ its listen port (fixed for the replica's life, so a restart after a kill listens
 ``client->`` proxy points). Readiness is an HTTP GET on ``127.0.0.1:PORT{ready.path}`` answering
 2xx.
 
-Clock faults (``Service.faketime``): the replica runs with ``LD_PRELOAD=libfaketime.so.1`` and
-``FAKETIME_TIMESTAMP_FILE=<run>/<replica>.faketime`` holding an offset like ``+0`` or ``-30.5``
-(seconds), with ``FAKETIME_NO_CACHE=1`` so libfaketime re-reads the file on every clock call and
-a change takes effect at once (by default it caches for 10 s; see libfaketime's README, "Changing
-the 'x' modifier during run-time"). Checked by experiment with libfaketime 0.9.10:
-
-- the offset applies to ``CLOCK_REALTIME`` *and* ``CLOCK_MONOTONIC``: a monotonic clock jumps with
-  the wall clock when the offset changes;
-- ``FAKETIME_DONT_FAKE_MONOTONIC=1`` would keep monotonic time real, but with it Python's
-  ``time.sleep`` fails with EINVAL (its absolute-deadline ``clock_nanosleep`` gets a faked
-  deadline), so it is not used.
-
-The file is replaced atomically (write + rename) so a reader never sees half a line.
+Clock faults (``Service.faketime``): the replica runs under libfaketime with its own offset
+file (:mod:`workbench.runtime.faketime`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 
-from workbench.runtime.binaries import libfaketime
+from workbench.runtime.faketime import FaketimeClock
 from workbench.runtime.ports import HOST, ensure_free, free_port
 from workbench.runtime.process import ManagedProcess, PidRegistry
 from workbench.topology import Service
@@ -55,20 +42,12 @@ class ServiceReplica:
         self.name = f"{service.name}-{index}"
         self.port = port if port is not None else free_port()
         self.run_dir = run_dir
-        self.faketime_file: Path | None = None
+        self.clock: FaketimeClock | None = None
         full_env = dict(env)
         full_env["WORKBENCH_PORT"] = str(self.port)
         if service.faketime:
-            self.faketime_file = run_dir / f"{self.name}.faketime"
-            self._write_offset(0.0)
-            preload = str(libfaketime())
-            if full_env.get("LD_PRELOAD"):
-                preload = f"{preload}:{full_env['LD_PRELOAD']}"
-            full_env.update(
-                LD_PRELOAD=preload,
-                FAKETIME_TIMESTAMP_FILE=str(self.faketime_file),
-                FAKETIME_NO_CACHE="1",
-            )
+            self.clock = FaketimeClock(run_dir / f"{self.name}.faketime")
+            full_env = self.clock.environ(full_env)
         self.env = full_env
         argv = [a.replace("{port}", str(self.port)) for a in service.command]
         self.process = ManagedProcess(
@@ -127,21 +106,14 @@ class ServiceReplica:
     def kill(self) -> None:
         pid = self.process.pid
         self.process.kill()
-        self._remove_faketime_shm(pid)
+        if self.clock is not None:
+            self.clock.remove_leftovers(pid)
 
     def stop(self, timeout: float = 5.0) -> None:
         pid = self.process.pid
         self.process.stop(timeout)
-        self._remove_faketime_shm(pid)
-
-    def _remove_faketime_shm(self, pid: int | None) -> None:
-        # libfaketime creates /dev/shm/faketime_shm_<pid> and sem.faketime_sem_<pid> and removes
-        # them only on a clean exit; a killed replica would leave them behind.
-        if pid is None or self.faketime_file is None or self.process.is_running():
-            return
-        for leftover in (f"faketime_shm_{pid}", f"sem.faketime_sem_{pid}"):
-            with contextlib.suppress(OSError):
-                (Path("/dev/shm") / leftover).unlink()
+        if self.clock is not None:
+            self.clock.remove_leftovers(pid)
 
     def pause(self) -> None:
         self.process.pause()
@@ -153,18 +125,9 @@ class ServiceReplica:
 
     def set_clock_offset(self, seconds: float) -> None:
         """Shifts the replica's clocks by ``seconds`` from real time (0 heals); immediate."""
-        if self.faketime_file is None:
+        if self.clock is None:
             raise ValueError(f"{self.name} does not run under faketime (Service.faketime=False)")
-        self._write_offset(seconds)
+        self.clock.set_offset(seconds)
 
     def clock_offset(self) -> float:
-        if self.faketime_file is None:
-            return 0.0
-        return float(self.faketime_file.read_text().strip())
-
-    def _write_offset(self, seconds: float) -> None:
-        assert self.faketime_file is not None
-        tmp = self.faketime_file.with_suffix(".tmp")
-        # libfaketime wants an explicit sign; "%+.6f" gives "+0.000000" / "-30.500000".
-        tmp.write_text(f"{seconds:+.6f}\n")
-        os.replace(tmp, self.faketime_file)
+        return 0.0 if self.clock is None else self.clock.offset()
