@@ -40,7 +40,7 @@ class NullHistory:
     def now(self) -> int:
         return time.monotonic_ns() - self._start
 
-    def append(self, *args: Any, **kwargs: Any) -> None:
+    def record(self, *args: Any, **kwargs: Any) -> None:
         return None
 
 

@@ -135,19 +135,47 @@ class HistoryWriter:
         **extra: Any,
     ) -> Event:
         """Records an event now and returns it (with its index and time)."""
+        index, at = self.record(process, type, f, value, error, **extra)
+        return Event(index, at, process, type, f, value, error, extra)
+
+    def record(
+        self,
+        process: Process,
+        type: str,
+        f: str,
+        value: Any = None,
+        error: Any = None,
+        **extra: Any,
+    ) -> tuple[int, int]:
+        """Records an event now; returns its ``(index, time)``. The workers' hot path: it skips
+        building an :class:`Event` (a third of the cost of recording one)."""
         if type not in EVENT_TYPES:
             raise ValueError(f"event type {type!r} is not one of invoke/ok/fail/info")
         with self._lock:
             if self._closed.is_set():
                 raise RuntimeError(f"history {self.path} is closed")
-            event = Event(self._next_index, self.now(), process, type, f, value, error, extra)
-            self._next_index += 1
-            self._fh.write(_ENCODER.encode(event.to_json()) + "\n")
+            index = self._next_index
+            at = time.monotonic_ns() - self._start
+            line: dict[str, Any] = {
+                "index": index,
+                "time": at,
+                "process": process,
+                "type": type,
+                "f": f,
+                "value": value,
+            }
+            if error is not None:
+                line["error"] = error
+            if extra:
+                line.update(extra)
+            self._next_index = index + 1
+            # Written and flushed at once: a killed harness loses nothing it recorded.
+            self._fh.write(_ENCODER.encode(line) + "\n")
             self._fh.flush()
             self._dirty = True
             if process == NEMESIS:
                 self._sync_locked()
-        return event
+        return index, at
 
     def sync(self) -> None:
         with self._lock:

@@ -141,7 +141,7 @@ class WorkerPool:
 
     async def _invoke(self, worker: int, op: Op) -> Completion:
         process = self._process[worker]
-        self.history.append(process, "invoke", op.f, op.value, **op.extra)
+        self.history.record(process, "invoke", op.f, op.value, **op.extra)
         client = self._clients[worker]
         try:
             completion = await asyncio.wait_for(client.invoke(op), self.op_timeout)
@@ -149,7 +149,7 @@ class WorkerPool:
             completion = Completion("info", None, "timeout")
         except asyncio.CancelledError:
             # The campaign is being torn down mid-operation: its outcome is unknown.
-            self.history.append(process, "info", op.f, None, "cancelled")
+            self.history.record(process, "info", op.f, None, "cancelled")
             raise
         except Exception as e:  # every client error becomes a completion
             completion = Completion(classify_error(client, e), None, describe_error(e))
@@ -157,7 +157,7 @@ class WorkerPool:
         value = completion.value
         if value is None and completion.type != "ok":
             value = op.value
-        self.history.append(
+        self.history.record(
             process, completion.type, op.f, value, completion.error, **completion.extra
         )
         self.tally.by_type[completion.type] += 1
