@@ -47,8 +47,10 @@ class Progress:
             self._last_total, self._last_time = total, now
         c = self.tally.by_type
         faults = ", ".join(self.active_faults()) or "none"
+        # The final phase has no fixed length: it lasts until unresolved work resolves.
+        of = f" of {self.total:.0f}s" if self.phase == "main" else ""
         return (
-            f"[{self.phase}] {now - self._started:5.1f}s of {self.total:.0f}s  "
+            f"[{self.phase}] {now - self._started:5.1f}s{of}  "
             f"{self._rate:6.0f} ops/s  ok {c['ok']}  fail {c['fail']}  info {c['info']}  "
             f"faults: {faults}"
         )

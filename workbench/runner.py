@@ -20,7 +20,6 @@ import random
 import signal
 import sys
 import threading
-import time
 import traceback
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -242,9 +241,7 @@ async def _drive(
         await nemesis.heal_all()
         final = c.target.final(variant, options)
         if final is not None:
-            t0 = time.monotonic()
             await pool.run(final)
-            progress.total = time.monotonic() - t0
     finally:
         # Stop every task before closing the clients they use (also when we are cancelled).
         for t in tasks:
