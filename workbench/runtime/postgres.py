@@ -29,7 +29,7 @@ import psycopg
 from workbench.runtime.binaries import pg_binaries
 from workbench.runtime.errors import RuntimeStartError
 from workbench.runtime.ports import HOST, ensure_free, free_port
-from workbench.runtime.process import ManagedProcess, PidRegistry
+from workbench.runtime.process import ManagedProcess, PidRegistry, ProcessNode
 
 SUPERUSER = "postgres"
 APP_USER = "workbench"
@@ -37,7 +37,7 @@ APP_DB = "workbench"
 CONNECT_TIMEOUT = 2
 
 
-class PostgresServer:
+class PostgresServer(ProcessNode):
     """Implements :class:`workbench.runtime.cluster.PostgresNode`.
 
     ``setup()`` runs initdb; ``start()`` starts the server and waits until it accepts
@@ -170,16 +170,6 @@ class PostgresServer:
 
     # -- Node --
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process.is_running() else None
-
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
-    def is_paused(self) -> bool:
-        return self.process.is_paused()
-
     def start(self) -> None:
         """Starts the server (initdb first if needed) and waits until it accepts connections."""
         self.setup()
@@ -209,12 +199,6 @@ class PostgresServer:
         if self._outside is not None:
             # Outside the run directory nobody would clean it up; each one is ~40 MB.
             shutil.rmtree(self._outside, ignore_errors=True)
-
-    def pause(self) -> None:
-        self.process.pause()
-
-    def resume(self) -> None:
-        self.process.resume()
 
     # -- PostgresNode --
 

@@ -436,3 +436,26 @@ class ManagedProcess:
         wait_for(lambda: not group_members(p.pid), timeout, interval=0.02)
         if self.registry is not None and p.poll() is not None:
             self.registry.remove(self.name, p.pid)
+
+
+class ProcessNode:
+    """The :class:`workbench.runtime.cluster.Node` methods that only delegate to the node's
+    :class:`ManagedProcess` (``self.process``); servers and replicas add start/kill/readiness."""
+
+    process: ManagedProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process.is_running() else None
+
+    def is_running(self) -> bool:
+        return self.process.is_running()
+
+    def is_paused(self) -> bool:
+        return self.process.is_paused()
+
+    def pause(self) -> None:
+        self.process.pause()
+
+    def resume(self) -> None:
+        self.process.resume()

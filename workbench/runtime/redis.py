@@ -15,7 +15,7 @@ import redis as redis_py
 
 from workbench.runtime.binaries import redis_server
 from workbench.runtime.ports import HOST, ensure_free, free_port
-from workbench.runtime.process import ManagedProcess, PidRegistry
+from workbench.runtime.process import ManagedProcess, PidRegistry, ProcessNode
 from workbench.topology import RedisPersistence
 
 _PERSISTENCE: dict[str, list[str]] = {
@@ -25,7 +25,7 @@ _PERSISTENCE: dict[str, list[str]] = {
 }
 
 
-class RedisServer:
+class RedisServer(ProcessNode):
     """Implements :class:`workbench.runtime.cluster.RedisNode`."""
 
     kind = "redis"
@@ -77,16 +77,6 @@ class RedisServer:
 
     # -- Node --
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process.is_running() else None
-
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
-    def is_paused(self) -> bool:
-        return self.process.is_paused()
-
     def start(self) -> None:
         """Starts (or restarts, loading the AOF if any) and waits until PING answers."""
         self._write_config()
@@ -99,12 +89,6 @@ class RedisServer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self.process.stop(timeout)
-
-    def pause(self) -> None:
-        self.process.pause()
-
-    def resume(self) -> None:
-        self.process.resume()
 
     # -- RedisNode --
 

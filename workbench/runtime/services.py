@@ -18,11 +18,11 @@ import httpx
 
 from workbench.runtime.faketime import FaketimeClock
 from workbench.runtime.ports import HOST, ensure_free, free_port
-from workbench.runtime.process import ManagedProcess, PidRegistry
+from workbench.runtime.process import ManagedProcess, PidRegistry, ProcessNode
 from workbench.topology import Service
 
 
-class ServiceReplica:
+class ServiceReplica(ProcessNode):
     """Replica ``index`` (1-based) of a service; implements ``Node`` and ``ClockNode``."""
 
     kind = "service"
@@ -68,16 +68,6 @@ class ServiceReplica:
 
     # -- Node --
 
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process.is_running() else None
-
-    def is_running(self) -> bool:
-        return self.process.is_running()
-
-    def is_paused(self) -> bool:
-        return self.process.is_paused()
-
     def spawn(self) -> None:
         """Starts the process without waiting (the cluster starts replicas, then waits)."""
         ensure_free(self.port, f"service replica {self.name!r}")
@@ -114,12 +104,6 @@ class ServiceReplica:
         self.process.stop(timeout)
         if self.clock is not None:
             self.clock.remove_leftovers(pid)
-
-    def pause(self) -> None:
-        self.process.pause()
-
-    def resume(self) -> None:
-        self.process.resume()
 
     # -- ClockNode --
 
