@@ -12,12 +12,12 @@ from __future__ import annotations
 import random
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from faults._select import check_select, choose_nodes
 from faults.base import FaultError, FaultNotHealed
-from workbench.runtime.cluster import Cluster
+from workbench.runtime.cluster import Cluster, Node
 
 
 def heal_nodes(cluster: Cluster, kinds: Sequence[str] | None = None) -> None:
@@ -74,6 +74,20 @@ class _NodeFault:
             cluster, node=self.node, service=self.service, select=self.select, rng=rng
         )
 
+    def _hit(
+        self, cluster: Cluster, rng: random.Random, act: Callable[[Node], None], sig: str
+    ) -> dict[str, Any]:
+        """Chooses the nodes, applies ``act`` to each, and says what was done:
+        ``{"nodes": [...], "pids": {node: pid}, "signal": sig}``."""
+        chosen = self._choose(cluster, rng)
+        pids: dict[str, int | None] = {}
+        for name in chosen:
+            node = cluster.nodes[name]
+            pids[name] = node.pid
+            act(node)
+        self._targets = chosen
+        return {"nodes": chosen, "pids": pids, "signal": sig}
+
     def heal(self, cluster: Cluster) -> None:
         heal_nodes(cluster)
         self._targets = []
@@ -88,14 +102,7 @@ class Kill(_NodeFault):
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
         """Returns ``{"nodes": [...], "pids": {node: pid}, "signal": "SIGKILL"}``."""
-        chosen = self._choose(cluster, rng)
-        pids: dict[str, int | None] = {}
-        for name in chosen:
-            node = cluster.nodes[name]
-            pids[name] = node.pid
-            node.kill()
-        self._targets = chosen
-        return {"nodes": chosen, "pids": pids, "signal": signal.SIGKILL.name}
+        return self._hit(cluster, rng, lambda node: node.kill(), signal.SIGKILL.name)
 
     def stop(self, cluster: Cluster) -> dict[str, Any]:
         """Returns ``{"nodes": [...], "pids": {node: new pid}, "restart_s": {node: seconds}}``."""
@@ -118,14 +125,7 @@ class Pause(_NodeFault):
 
     def start(self, cluster: Cluster, rng: random.Random) -> dict[str, Any]:
         """Returns ``{"nodes": [...], "pids": {node: pid}, "signal": "SIGSTOP"}``."""
-        chosen = self._choose(cluster, rng)
-        pids: dict[str, int | None] = {}
-        for name in chosen:
-            node = cluster.nodes[name]
-            pids[name] = node.pid
-            node.pause()
-        self._targets = chosen
-        return {"nodes": chosen, "pids": pids, "signal": signal.SIGSTOP.name}
+        return self._hit(cluster, rng, lambda node: node.pause(), signal.SIGSTOP.name)
 
     def stop(self, cluster: Cluster) -> dict[str, Any]:
         """Returns ``{"nodes": [...], "pids": {node: pid}, "signal": "SIGCONT"}``."""

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from workbench.runner import Campaign, run_campaign
 from workbench.schedule import FaultAction
 from workbench.store import read_json
 
+from ..runtime.support import all_dead, wait_until
 from .counter_target import SetTarget
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -60,23 +60,6 @@ class PidWatcher(threading.Thread):
             latest = self.store / "latest"
             if latest.exists():
                 self.seen.update(recorded_pids(latest.resolve()))
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
-
-
-def wait_until(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return bool(predicate())
 
 
 def test_campaign_records_all_event_types_and_heals_every_fault(tmp_path: Path) -> None:
@@ -122,7 +105,7 @@ def test_campaign_records_all_event_types_and_heals_every_fault(tmp_path: Path) 
     assert {"postgresql", "toxiproxy", "workbench"} <= set(campaign["versions"])
     # PostgreSQL, Toxiproxy, two replicas, and the replica restarted after the kill.
     assert len(watcher.seen) >= 5, watcher.seen
-    assert not [p for p in watcher.seen if alive(p)]
+    assert all_dead(sorted(watcher.seen))
 
 
 def _start_harness(store: Path, time_limit: int) -> subprocess.Popen[str]:
@@ -153,7 +136,7 @@ def _wait_for_history(store: Path, min_events: int, timeout: float = 60) -> Path
         h = store / "latest" / "history.jsonl"
         return h.exists() and h.read_text().count("\n") >= min_events
 
-    assert wait_until(ready, timeout), "the campaign never started recording"
+    wait_until(ready, timeout, "the campaign to start recording")
     return (store / "latest").resolve()
 
 
@@ -170,7 +153,7 @@ def test_sigkilled_harness_leaves_a_checkable_history_and_no_orphans(tmp_path: P
         if proc.poll() is None:
             proc.kill()
     # Parent-death signals take every child down with the harness.
-    assert wait_until(lambda: not [p for p in pids if alive(p)], 15), [p for p in pids if alive(p)]
+    wait_until(lambda: all_dead(pids), 15, "every process of the killed campaign to die")
     check = subprocess.run(
         [sys.executable, "-m", "workbench", "check", str(run_dir)],
         cwd=REPO,
@@ -200,6 +183,6 @@ def test_sigterm_tears_everything_down_and_marks_the_run(tmp_path: Path) -> None
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err
-    assert not [p for p in pids if alive(p)]
+    assert all_dead(pids)
     assert read_json(run_dir / "campaign.json")["status"] == "interrupted"
     assert os.path.getsize(run_dir / "history.jsonl") > 0
