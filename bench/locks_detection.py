@@ -60,8 +60,8 @@ def one(variant: str, seed: int, seconds: float, store: Path) -> dict[str, Any]:
 def judge(variant: str, seed: int, run_dir: Path, exit_code: int, wall: float) -> dict[str, Any]:
     """Judges a campaign's stored history with the target's current checkers (pure functions
     of the history, so a stored campaign can be judged again after a checker changes)."""
-    from checkers.base import CheckContext
     from targets.locks.target import LocksTarget
+    from workbench.checker import CheckContext
     from workbench.history import read_history
 
     events = read_history(run_dir / "history.jsonl").events

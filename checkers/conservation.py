@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from checkers.payments_history import (
     KeyId,
     PayRequest,
@@ -37,6 +36,7 @@ from checkers.payments_history import (
     provider_charges,
     records,
 )
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event
 
 #: Above this many reachable sums the exact check gives way to a range check (which can only

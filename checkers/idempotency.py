@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from checkers.payments_history import (
     KeyId,
     PayRequest,
@@ -31,6 +30,7 @@ from checkers.payments_history import (
     provider_charges,
     records,
 )
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event
 
 

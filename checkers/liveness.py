@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from checkers.payments_history import by_key, key_name, pay_requests, plural
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event, pair_operations
 
 

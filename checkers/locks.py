@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event, HistoryError, Operation, pair_operations
 
 READ_RESOURCE = "read-resource"

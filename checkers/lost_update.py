@@ -29,8 +29,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from checkers.locks import MAX_ANOMALIES, Record, RecordError, final_record
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event, HistoryError, Operation, pair_operations
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from checkers.base import Anomaly, CheckContext, CheckResult, Kind, event_indices
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event, Operation, pair_operations
 
 

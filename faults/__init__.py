@@ -1,7 +1,7 @@
-"""The fault catalogue (see :mod:`faults.base` for the seam and :mod:`faults.registry`)."""
+"""The fault catalogue (see :mod:`workbench.fault` for the seam and :mod:`faults.registry`)."""
 
-from faults.base import Fault, FaultError, FaultNotHealed
 from faults.registry import builtin_faults, describe_faults, load_faults, make_fault
+from workbench.fault import Fault, FaultError, FaultNotHealed
 
 __all__ = [
     "Fault",

@@ -8,7 +8,7 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Literal, get_args
 
-from faults.base import FaultError
+from workbench.fault import FaultError
 from workbench.runtime.cluster import Cluster
 
 Select = Literal["one", "minority", "majority", "all"]

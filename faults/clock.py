@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from faults._select import as_list, check_select, subset
-from faults.base import FaultError, FaultNotHealed
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster
 
 

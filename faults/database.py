@@ -11,7 +11,7 @@ import random
 import time
 from typing import Any, ClassVar
 
-from faults.base import FaultError, FaultNotHealed
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster, Node
 
 

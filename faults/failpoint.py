@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from faults.base import FaultError, FaultNotHealed
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster
 
 ACTIONS = ("crash", "pause", "sleep", "raise")

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from faults._select import as_list, check_select, choose_links
-from faults.base import FaultError, FaultNotHealed
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster
 from workbench.runtime.toxiproxy import ToxiproxyError
 

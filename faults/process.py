@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from faults._select import check_select, choose_nodes
-from faults.base import FaultError, FaultNotHealed
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster, Node
 
 

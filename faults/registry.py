@@ -9,7 +9,6 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Any
 
-from faults.base import Fault
 from faults.clock import Clock
 from faults.database import PgCrash, PgTerminate, RedisKill
 from faults.failpoint import Failpoint
@@ -24,6 +23,7 @@ from faults.network import (
     Timeout,
 )
 from faults.process import Kill, Pause
+from workbench.fault import Fault
 
 ENTRY_POINT_GROUP = "workbench.faults"
 

@@ -32,11 +32,11 @@ _EXPORTS = {
     "Service": "workbench.topology",
     "Postgres": "workbench.topology",
     "Redis": "workbench.topology",
-    "Checker": "checkers.base",
-    "CheckResult": "checkers.base",
-    "Anomaly": "checkers.base",
-    "CheckContext": "checkers.base",
-    "Fault": "faults.base",
+    "Checker": "workbench.checker",
+    "CheckResult": "workbench.checker",
+    "Anomaly": "workbench.checker",
+    "CheckContext": "workbench.checker",
+    "Fault": "workbench.fault",
 }
 
 __all__ = ["__version__", *_EXPORTS]

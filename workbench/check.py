@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from checkers.base import CheckContext, Checker, CheckResult, merge_validity
+from workbench.checker import CheckContext, Checker, CheckResult, merge_validity
 from workbench.history import Event, read_history
 from workbench.registry import check_variant, load_target
 from workbench.store import CAMPAIGN_FILE, HISTORY_FILE, RESULTS_FILE, read_json, write_json

@@ -17,7 +17,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from faults.base import Fault, FaultError
+from workbench.fault import Fault, FaultError
 from workbench.history import NEMESIS, HistoryWriter
 from workbench.runtime.cluster import Cluster
 from workbench.schedule import FaultAction, FaultSpec
@@ -84,7 +84,7 @@ class Nemesis:
 
     async def heal_all(self) -> None:
         """Heals every fault of the campaign and verifies it healed; raises
-        :class:`faults.base.FaultNotHealed` (or FaultError) when one cannot be."""
+        :class:`workbench.fault.FaultNotHealed` (or FaultError) when one cannot be."""
         self.active.clear()
         for i, fault in enumerate(self.faults):
             await asyncio.to_thread(fault.heal, self.cluster)

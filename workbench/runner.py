@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from faults import make_fault
-from faults.base import Fault
 from workbench import __version__
 from workbench.check import EXIT_HARNESS, EXIT_INTERRUPTED, check_run
+from workbench.fault import Fault
 from workbench.generator import Generator, stagger, time_limit
 from workbench.history import HistoryWriter
 from workbench.nemesis import Nemesis

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from checkers.base import Checker
+from workbench.checker import Checker
 from workbench.client import Client
 from workbench.generator import Generator
 from workbench.topology import Topology

@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Final
 
-from checkers.base import CheckContext, CheckResult, Kind
 from checkers.linearizability.explain import explain
 from checkers.linearizability.models import (
     UNKNOWN,
@@ -29,6 +28,7 @@ from checkers.linearizability.models import (
 from checkers.linearizability.operations import LinOp, Prepared, prepare
 from checkers.linearizability.partition import Outcome, PartResult, check_parts
 from checkers.linearizability.search import DEFAULT_MAX_STATES, SearchResult, search
+from workbench.checker import CheckContext, CheckResult, Kind
 from workbench.history import Event, HistoryError
 
 __all__ = [

@@ -11,9 +11,9 @@ import json
 import sys
 from typing import Any
 
-from checkers.base import CheckContext
 from checkers.linearizability import Linearizable, ModelError, get_model, model_names
 from checkers.linearizability.operations import prepare
+from workbench.checker import CheckContext
 from workbench.history import HistoryError
 from workbench.jepsen_format import FORMATS, read_events
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from checkers.base import Anomaly
 from checkers.linearizability.models import Model
 from checkers.linearizability.operations import LinOp
 from checkers.linearizability.partition import PartResult
+from workbench.checker import Anomaly
 
 MAX_LISTED = 200
 """Operations listed in ``data`` (prefix and concurrent); the rest are counted, not listed."""

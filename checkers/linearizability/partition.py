@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from checkers.base import merge_validity
 from checkers.linearizability.models import Model
 from checkers.linearizability.operations import LinOp
 from checkers.linearizability.search import DEFAULT_MAX_STATES, SearchResult, search
+from workbench.checker import merge_validity
 
 
 @dataclass

@@ -16,13 +16,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from checkers.base import Checker
 from checkers.locks import Fencing, LockLiveness, MutexLinearizable, MutualExclusion
 from checkers.lost_update import LostUpdate
 from targets.locks import workload as wl
 from targets.locks.client import SERVICE, LocksClient
 from targets.locks.resource import SCHEMA
 from targets.locks.variants import VARIANTS, get_variant
+from workbench.checker import Checker
 from workbench.generator import Generator
 from workbench.target import WorkloadOptions
 from workbench.topology import Postgres, Redis, Service, Topology

@@ -13,7 +13,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping, Sequence
 
-from checkers.base import Checker
 from checkers.conservation import Conservation
 from checkers.idempotency import DoubleCharge, Fingerprint, ReplayConsistency
 from checkers.liveness import Liveness
@@ -21,6 +20,7 @@ from targets.payments.client import API, PROVIDER, PaymentsClient
 from targets.payments.schema import PROVIDER_SQL, init_sql
 from targets.payments.variants import ENV_VAR, VARIANTS, VariantSpec, variant
 from targets.payments.workload import Ledger, PaymentsWorkload, final_phase
+from workbench.checker import Checker
 from workbench.client import Client
 from workbench.generator import Generator
 from workbench.target import WorkloadOptions

@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkers.base import CheckContext
 from checkers.sets import SetChecker
+from workbench.checker import CheckContext
 from workbench.history import Event
 
 

@@ -14,8 +14,8 @@ from typing import ClassVar
 
 import httpx
 
-from checkers.base import Checker
 from checkers.sets import SetChecker
+from workbench.checker import Checker
 from workbench.client import Completion, Op, fail, ok
 from workbench.generator import Generator, from_fn, limit, repeat, until_ok
 from workbench.runtime.cluster import Cluster

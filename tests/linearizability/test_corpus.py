@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from checkers.base import CheckContext
 from checkers.linearizability import Linearizable
+from workbench.checker import CheckContext
 from workbench.jepsen_format import read_events
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "porcupine"

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from checkers.base import CheckContext
 from checkers.linearizability import (
     UNKNOWN,
     Linearizable,
@@ -21,6 +20,7 @@ from checkers.linearizability import (
 )
 from checkers.linearizability.partition import check_parts
 from tests.linearizability.helpers import events
+from workbench.checker import CheckContext
 from workbench.history import Event
 from workbench.jepsen_format import read_events
 

@@ -9,10 +9,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers.base import CheckContext
 from checkers.linearizability import Linearizable, LinOp, get_model, prepare, search
 from checkers.linearizability.models import KV, DeadEnds
 from tests.linearizability.helpers import brute_force
+from workbench.checker import CheckContext
 from workbench.history import Event
 
 MODELS = ["register", "cas-register", "kv", "mutex", "set", "fifo-queue"]

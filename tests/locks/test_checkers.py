@@ -5,10 +5,10 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkers.base import CheckContext, CheckResult
 from checkers.locks import Fencing, LockLiveness, MutexLinearizable, MutualExclusion
 from checkers.lost_update import LostUpdate
 from tests.locks.histories import Sim
+from workbench.checker import CheckContext, CheckResult
 from workbench.history import Event
 
 CTX = CheckContext()

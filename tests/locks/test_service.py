@@ -21,12 +21,12 @@ import psycopg
 import pytest
 import redis
 
-from checkers.base import CheckContext
 from checkers.locks import LockLiveness, MutualExclusion
 from checkers.lost_update import LostUpdate
 from targets.locks import resource
 from targets.locks.client import LocksClient
 from targets.locks.target import LocksTarget
+from workbench.checker import CheckContext
 from workbench.client import Completion, Op
 from workbench.history import Event
 from workbench.runtime.local import LocalCluster, start_local_cluster

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkers.base import CheckContext, CheckResult
 from checkers.conservation import Conservation, explainable
 from checkers.idempotency import DoubleCharge, Fingerprint, ReplayConsistency
 from checkers.liveness import Liveness
 from tests.payments.sim import OUTCOMES, Sim
+from workbench.checker import CheckContext, CheckResult
 from workbench.history import Event
 
 CTX = CheckContext()

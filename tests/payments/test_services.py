@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 import pytest
 
-from faults.base import FaultError, FaultNotHealed
 from faults.failpoint import Failpoint
 from targets.payments.target import PaymentsTarget
 from targets.payments.variants import LEASE_SECONDS
+from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.local import LocalCluster, start_local_cluster
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
