@@ -20,6 +20,16 @@ from workbench.runtime.cluster import Cluster
 CompletionType = Literal["ok", "fail", "info"]
 
 
+class NotApplied(Exception):
+    """Raise from ``invoke`` when the operation certainly had no effect (nothing was sent, or
+    the server refused it before acting): the harness records ``fail``."""
+
+
+class MaybeApplied(Exception):
+    """Raise from ``invoke`` when the operation may have taken effect (the request was sent and
+    no answer came back): the harness records ``info``."""
+
+
 @dataclass(frozen=True)
 class Op:
     """An operation to invoke: ``f`` names it, ``value`` is its argument (JSON-serialisable).

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from workbench.client import Client, Completion, CompletionType, Op
+from workbench.client import Client, Completion, CompletionType, MaybeApplied, NotApplied, Op
 from workbench.generator import Context, Generator, Wait
 from workbench.history import HistoryWriter
 from workbench.runtime.cluster import Cluster
 
 # Errors that prove nothing reached the server.
 _DEFINITE_FAILURES: tuple[type[BaseException], ...] = (
+    NotApplied,
     ConnectionRefusedError,
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -43,6 +44,8 @@ def classify_error(client: Client, error: BaseException) -> CompletionType:
         verdict: CompletionType | None = classify(error)
         if verdict is not None:
             return verdict
+    if isinstance(error, MaybeApplied):
+        return "info"
     if isinstance(error, _DEFINITE_FAILURES):
         return "fail"
     return "info"
