@@ -75,6 +75,15 @@ def choose_nodes(
     """Named node(s) as given; else replicas of ``service``; else every node of ``kinds``;
     then a random ``select`` subset (default ``one``) of that pool."""
     named = as_list(node)
+    externals = getattr(cluster, "externals", {})
+    for name in [*named, *([service] if service else [])]:
+        part = name if name in externals else name.rpartition("-")[0]
+        if part in externals:
+            raise FaultError(
+                f"{name} is part of External {part!r}, a server the harness does not run: "
+                "process faults cannot reach it; fault its links instead "
+                f"(e.g. partition:links=client->{part}-*)"
+            )
     if named:
         unknown = [n for n in named if n not in cluster.nodes]
         if unknown:

@@ -20,6 +20,7 @@ from workbench.runtime.cluster import Cluster
 class Clock:
     name = "clock"
     description = "shift the clock of faketime'd replicas by a given or random offset (seconds)"
+    process_fault = True  # libfaketime in processes we start: an External's clock is its own
 
     def __init__(
         self,

@@ -31,6 +31,8 @@ class _CrashFault:
     name: ClassVar[str]
     description: ClassVar[str]
     what: ClassVar[str]
+    #: Acts on processes, so it cannot reach an External server (refused before the run).
+    process_fault: ClassVar[bool] = True
 
     def __init__(self, *, node: str | None = None) -> None:
         self.node = node
@@ -95,7 +97,8 @@ class PgCrash(_CrashFault):
     what = "PostgreSQL"
 
     def _pool(self, cluster: Cluster) -> dict[str, Node]:
-        return dict(cluster.postgres)
+        # Only servers the harness runs: an External PostgreSQL is not in ``nodes``.
+        return {n: s for n, s in cluster.postgres.items() if n in cluster.nodes}
 
     def _answers(self, cluster: Cluster, name: str) -> bool:
         return cluster.postgres[name].accepts_connections()
@@ -107,7 +110,7 @@ class RedisKill(_CrashFault):
     what = "Redis"
 
     def _pool(self, cluster: Cluster) -> dict[str, Node]:
-        return dict(cluster.redis)
+        return {n: s for n, s in cluster.redis.items() if n in cluster.nodes}
 
     def _answers(self, cluster: Cluster, name: str) -> bool:
         return cluster.redis[name].ping()

@@ -55,6 +55,8 @@ def verify_nodes(cluster: Cluster, kinds: Sequence[str] | None = None) -> None:
 class _NodeFault:
     name: ClassVar[str]
     description: ClassVar[str]
+    #: Acts on processes, so it cannot reach an External server (refused before the run).
+    process_fault: ClassVar[bool] = True
 
     def __init__(
         self,

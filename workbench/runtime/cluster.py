@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from workbench.runtime.toxiproxy import ToxiproxyClient
+    from workbench.topology import External
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,8 @@ class Cluster(Protocol):
     postgres: dict[str, PostgresNode]
     redis: dict[str, RedisNode]
     clocks: dict[str, ClockNode]
+    #: Servers the user runs (:class:`workbench.topology.External`), by name: never in ``nodes``.
+    externals: dict[str, External]
 
     def endpoints(self, service: str) -> list[str]:
         """Base URLs (``http://127.0.0.1:PORT``) through which clients reach each replica of a

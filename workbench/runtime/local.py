@@ -9,6 +9,10 @@ Link and proxy names: the link ``client->api-1`` is Toxiproxy proxy ``client__to
 is awkward in URLs); ``Link.name`` keeps the human name, ``Link.proxy`` the proxy's.
 A dependency on a *service* with several replicas gives replica ``i`` a link to replica
 ``((i - 1) mod n) + 1`` of it.
+
+Externals (servers the user runs, :mod:`workbench.runtime.external`) are checked to accept
+connections before anything else starts, and get proxies like any other part; they are never
+started, stopped or put in ``nodes``.
 """
 
 from __future__ import annotations
@@ -22,13 +26,20 @@ from types import TracebackType
 
 from workbench.runtime.cluster import ClockNode, Link, Node, PostgresNode, RedisNode
 from workbench.runtime.errors import RuntimeStartError
+from workbench.runtime.external import (
+    ExternalPostgres,
+    ExternalRedis,
+    check_reachable,
+    host_port,
+    with_address,
+)
 from workbench.runtime.ports import HOST
 from workbench.runtime.postgres import PostgresServer
 from workbench.runtime.process import PidRegistry
 from workbench.runtime.redis import RedisServer
 from workbench.runtime.services import ServiceReplica
 from workbench.runtime.toxiproxy import Proxy, ToxiproxyClient, ToxiproxyError, ToxiproxyServer
-from workbench.topology import Service, Topology
+from workbench.topology import External, Service, Topology
 
 
 def proxy_name(link_name: str) -> str:
@@ -58,6 +69,9 @@ class LocalCluster:
         self.postgres: dict[str, PostgresNode] = {}
         self.redis: dict[str, RedisNode] = {}
         self.clocks: dict[str, ClockNode] = {}
+        self.externals: dict[str, External] = topology.externals()
+        # External http services: replica name -> "host:port" of the server the user runs.
+        self._external_replicas: dict[str, dict[str, str]] = {}
         self.toxiproxy_server: ToxiproxyServer | None = None
         # Set once toxiproxy-server is up (before any link or service exists).
         self.toxiproxy: ToxiproxyClient
@@ -83,13 +97,16 @@ class LocalCluster:
     def direct_endpoints(self, service: str) -> list[str]:
         """``http://127.0.0.1:PORT`` of each replica itself, bypassing every proxy."""
         self.replicas(service)  # KeyError naming the services when unknown
+        if service in self._external_replicas:
+            return [f"http://{a}" for a in self._external_replicas[service].values()]
         return [r.url for r in self._replicas[service]]
 
     def replicas(self, service: str) -> list[str]:
+        if service in self._external_replicas:
+            return list(self._external_replicas[service])
         if service not in self._replicas:
-            raise KeyError(
-                f"no service {service!r}; services: {', '.join(self._replicas) or 'none'}"
-            )
+            known = [*self._replicas, *self._external_replicas]
+            raise KeyError(f"no service {service!r}; services: {', '.join(known) or 'none'}")
         return [r.name for r in self._replicas[service]]
 
     def replica(self, name: str) -> ServiceReplica:
@@ -112,6 +129,18 @@ class LocalCluster:
         topo.validate()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
+        for ext in topo.external:
+            check_reachable(ext)
+            url = ext.urls[0]
+            if ext.kind == "postgres":
+                self.postgres[ext.name] = ExternalPostgres(ext.name, url)
+            elif ext.kind == "redis":
+                self.redis[ext.name] = ExternalRedis(ext.name, url)
+            else:
+                self._external_replicas[ext.name] = {
+                    f"{ext.name}-{i}": "{}:{}".format(*host_port(u))
+                    for i, u in enumerate(ext.urls, start=1)
+                }
 
         for spec in topo.postgres:
             pg = PostgresServer(
@@ -179,6 +208,10 @@ class LocalCluster:
             raise errors[0]
 
     def _upstream_of(self, dep: str, index: int) -> str:
+        ext = self.externals.get(dep)
+        if ext is not None:
+            urls = ext.urls
+            return "{}:{}".format(*host_port(urls[(index - 1) % len(urls)]))
         for pg in self._pg:
             if pg.name == dep:
                 return f"{HOST}:{pg.port}"
@@ -190,6 +223,9 @@ class LocalCluster:
 
     def _create_links(self) -> None:
         wanted: list[tuple[str, str, str, str]] = []  # (link name, source, target, upstream)
+        for replicas in self._external_replicas.values():
+            for name, address in replicas.items():
+                wanted.append((f"client->{name}", "client", name, address))
         for svc in self.topology.services:
             for r in self._replicas[svc.name]:
                 if svc.client_facing:
@@ -211,7 +247,7 @@ class LocalCluster:
     def _with_env(self, svc: Service, replica: ServiceReplica) -> ServiceReplica:
         """A replica with the environment of workbench/topology.py's docstring."""
         env = dict(os.environ)
-        env.update(svc.env)
+        env.update({k: v.replace("{port}", str(replica.port)) for k, v in svc.env.items()})
         env.update(
             WORKBENCH_SERVICE=svc.name,
             WORKBENCH_REPLICA=str(replica.index),
@@ -225,12 +261,22 @@ class LocalCluster:
             prefix = env_name(dep)
             env[f"{prefix}_HOST"] = host
             env[f"{prefix}_PORT"] = port
-            if dep in pg_names:
-                env[f"{prefix}_DSN"] = f"postgresql://workbench@{host}:{port}/workbench"
+            ext = self.externals.get(dep)
+            if ext is not None and ext.kind != "http":
+                # The user's own DSN (role, password, database), pointed at the proxy.
+                url = with_address(ext.urls[0], host, int(port))
+                env[f"{prefix}_URL"] = url
+                if ext.kind == "postgres":
+                    env[f"{prefix}_DSN"] = url
+            elif dep in pg_names:
+                dsn = f"postgresql://workbench@{host}:{port}/workbench"
+                env[f"{prefix}_DSN"] = env[f"{prefix}_URL"] = dsn
             elif dep in redis_names:
                 env[f"{prefix}_URL"] = f"redis://{host}:{port}/0"
             else:
                 env[f"{prefix}_URL"] = f"http://{host}:{port}"
+        for var, dep in svc.urls.items():
+            env[var] = env[f"{env_name(dep)}_URL"]
         return ServiceReplica(
             svc, replica.index, self.run_dir, env=env, port=replica.port, registry=self.registry
         )
