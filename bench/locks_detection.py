@@ -32,12 +32,6 @@ sys.path.insert(0, str(REPO))
 
 def one(variant: str, seed: int, seconds: float, store: Path) -> dict[str, Any]:
     """Runs one campaign in this process and returns its outcome."""
-    import faults.registry as registry
-
-    if "failpoint" not in registry.load_faults():  # until the failpoint fault is registered
-        from faults.failpoint import Failpoint
-
-        registry._BUILTIN = (*registry._BUILTIN, Failpoint)
     from targets.locks.target import LocksTarget
     from workbench.runner import Campaign, run_campaign
 
@@ -60,14 +54,15 @@ def one(variant: str, seed: int, seconds: float, store: Path) -> dict[str, Any]:
 def judge(variant: str, seed: int, run_dir: Path, exit_code: int, wall: float) -> dict[str, Any]:
     """Judges a campaign's stored history with the target's current checkers (pure functions
     of the history, so a stored campaign can be judged again after a checker changes)."""
-    from targets.locks.target import LocksTarget
+    from workbench.check import checkers_of
     from workbench.checker import CheckContext
     from workbench.history import read_history
 
     events = read_history(run_dir / "history.jsonl").events
     # When an anomaly was complete: its last operation event, the final read left out.
     times = {e.index: e.time for e in events if e.f != "read-resource"}
-    checks = [c.check(events, CheckContext()) for c in LocksTarget().checkers(variant)]
+    judges = checkers_of({"target": "locks", "variant": variant})
+    checks = [c.check(events, CheckContext()) for c in judges]
     bad = [c for c in checks if c.valid is False]
     first: float | None = None
     for c in bad:

@@ -3,7 +3,7 @@
 Claims it measures:
 
 - every bug variant is caught (some checker says invalid) in >= 9 of 10 campaigns of 20 s with
-  its catalogue fault mix (``PaymentsTarget.default_faults``);
+  its catalogue fault mix (the plan's ``faults``);
 - both correct variants are free of safety anomalies in 10 campaigns of 30 s with every fault
   kind on (``targets.payments.target.all_faults``).
 
@@ -46,11 +46,6 @@ def _one(
     variant: str, seed: int, time_limit: float, store: Path, all_faults: bool, interval: float
 ) -> int:
     """Runs one campaign in this process with the runner API; returns its exit code."""
-    import faults.registry as registry
-    from faults.failpoint import Failpoint
-
-    if "failpoint" not in registry.load_faults():
-        registry._BUILTIN = (*registry._BUILTIN, Failpoint)
     from targets.payments.target import PaymentsTarget
     from targets.payments.target import all_faults as every_fault
     from targets.payments.variants import variant as spec_of
@@ -83,8 +78,7 @@ def cli_usable() -> bool:
         )
         if probe.returncode != 0:
             return False
-        from faults.registry import load_faults
-        from workbench.registry import target_names
+        from workbench.registry import load_faults, target_names
 
         return "payments" in target_names() and "failpoint" in load_faults()
     except Exception:

@@ -23,8 +23,9 @@ from typing import Any
 
 from workbench.checker import CheckContext, Checker, CheckResult, merge_validity
 from workbench.history import Event, read_history
-from workbench.registry import check_variant, load_target
+from workbench.registry import check_variant, load_target, resolve_checkers
 from workbench.store import CAMPAIGN_FILE, HISTORY_FILE, RESULTS_FILE, read_json, write_json
+from workbench.target import Options, make_plan
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -83,15 +84,34 @@ def compose_results(
     }
 
 
-def check_run(run_dir: Path, *, harness_error: str | None = None) -> dict[str, Any]:
-    """Re-reads a run's history and campaign, runs the target's checkers, writes and returns
-    ``results.json``. Works on the directory of a killed campaign (torn last line included)."""
-    campaign: Mapping[str, Any] = read_json(run_dir / CAMPAIGN_FILE)
+def checkers_of(campaign: Mapping[str, Any]) -> list[Checker]:
+    """The checkers of a stored campaign: its target's plan for the variant and options."""
     target = load_target(str(campaign["target"]))
     variant = check_variant(target, campaign.get("variant"))
+    options = Options(
+        workers=int(campaign.get("workers", 8)),
+        time_limit=float(campaign.get("time_limit", 20.0)),
+        rate=campaign.get("rate"),
+        seed=int(campaign.get("seed", 0)),
+    )
+    return resolve_checkers(make_plan(target, variant, options).checkers)
+
+
+def check_run(
+    run_dir: Path,
+    *,
+    harness_error: str | None = None,
+    checkers: Sequence[Checker] | None = None,
+) -> dict[str, Any]:
+    """Re-reads a run's history and campaign, runs the checkers (by default the target's, from
+    its plan), writes and returns ``results.json``. Works on the directory of a killed campaign
+    (torn last line included)."""
+    campaign: Mapping[str, Any] = read_json(run_dir / CAMPAIGN_FILE)
+    if checkers is None:
+        checkers = checkers_of(campaign)
     loaded = read_history(run_dir / HISTORY_FILE)
     t0 = time.monotonic()
-    results = run_checkers(target.checkers(variant), loaded.events, CheckContext(campaign=campaign))
+    results = run_checkers(checkers, loaded.events, CheckContext(campaign=campaign))
     duration = loaded.events[-1].time / 1e9 if loaded.events else 0.0
     out = compose_results(
         results,

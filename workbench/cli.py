@@ -28,7 +28,8 @@ from typing import Any
 
 from workbench.check import EXIT_INTERRUPTED, EXIT_USAGE, check_run
 from workbench.history import HistoryError, write_history
-from workbench.registry import UnknownName, check_variant, load_target, target_names
+from workbench.plugins import UsageError
+from workbench.registry import check_variant, load_target, target_names
 from workbench.store import RunDirError, resolve_run_dir
 
 EXIT_DATA = 65
@@ -65,6 +66,19 @@ def _verdict_line(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _externals(items: Sequence[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        name, sep, url = item.partition("=")
+        if not sep or not name or not url:
+            raise CliError(
+                f"--external {item!r} is not NAME=URL (e.g. --external api=http://127.0.0.1:8080)",
+                EXIT_USAGE,
+            )
+        out[name.strip()] = url.strip()
+    return out
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from workbench.runner import Campaign, run_campaign
     from workbench.runtime.errors import RuntimeStartError
@@ -74,9 +88,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     variant = check_variant(target, args.variant)
     fault_texts: list[str] | None = None
     if args.faults is not None:
-        fault_texts = [s.text for s in parse_fault_specs(args.faults)]
-    _check_faults(fault_texts if fault_texts is not None else target.default_faults(variant))
+        try:
+            fault_texts = [s.text for s in parse_fault_specs(args.faults)]
+        except ValueError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
     schedule = None
+    external = _externals(args.external)
     if args.schedule:
         stored = json.loads(Path(args.schedule).read_text())
         schedule = [FaultAction.from_json(a) for a in stored.get("schedule", [])]
@@ -95,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         schedule=schedule,
         command="workbench " + shlex.join(sys.argv[1:]),
         progress=not args.quiet,
+        external=external,
     )
     try:
         outcome = run_campaign(campaign)
@@ -106,23 +124,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if report.exists():
         print(f"report: {report}")
     return outcome.exit_code
-
-
-def _check_faults(specs: Sequence[str]) -> None:
-    """Builds each fault once so that an unknown name or a bad option is a usage error before
-    anything starts (make_fault's message lists the valid names or options)."""
-    from faults import make_fault
-    from workbench.schedule import parse_fault_specs
-
-    try:
-        parsed = parse_fault_specs(list(specs))
-    except ValueError as e:
-        raise CliError(str(e), EXIT_USAGE) from None
-    for spec in parsed:
-        try:
-            make_fault(spec.name, **spec.options)
-        except (ValueError, TypeError) as e:
-            raise CliError(f"fault {spec.text!r}: {e}", EXIT_USAGE) from None
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -148,10 +149,19 @@ def cmd_targets(args: argparse.Namespace) -> int:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    from faults import load_faults
+    from workbench.registry import describe_faults
 
-    for name, fault in sorted(load_faults().items()):
-        print(f"{name:<16} {getattr(fault, 'description', '')}")
+    for name, description in describe_faults().items():
+        print(f"{name:<16} {description}")
+    return 0
+
+
+def cmd_checkers(args: argparse.Namespace) -> int:
+    from workbench.registry import load_checkers
+
+    for name, cls in sorted(load_checkers().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:<20} {doc[0] if doc else ''}")
     return 0
 
 
@@ -203,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="seed for operations and fault schedule")
     r.add_argument("--store", default="store", help="store directory (default: ./store)")
     r.add_argument("--schedule", help="replay the fault schedule of a stored campaign.json")
+    r.add_argument(
+        "--external",
+        action="append",
+        metavar="NAME=URL",
+        help="use a server you already run for part NAME of the topology (repeatable): "
+        "http://, postgresql:// or redis://; network faults still apply, process faults do not",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress display")
     r.set_defaults(handler=cmd_run)
 
@@ -214,6 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
         handler=cmd_targets
     )
     sub.add_parser("faults", help="list the fault catalogue").set_defaults(handler=cmd_faults)
+    sub.add_parser("checkers", help="list the registered checkers").set_defaults(
+        handler=cmd_checkers
+    )
 
     j = sub.add_parser("import-jepsen", help="convert a Jepsen EDN history to history.jsonl")
     j.add_argument("file")
@@ -225,9 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("-o", "--output", help="output path (default: the history with .edn)")
     x.set_defaults(handler=cmd_export_jepsen)
 
-    _add_optional(sub, "checkers.linearizability.cli", "add_lin_parser")
-    _add_optional(sub, "workbench.report.cli", "add_report_parser")
-    _add_optional(sub, "workbench.report.cli", "add_serve_parser")
+    from workbench.report.cli import add_report_parser, add_serve_parser
+
+    add_report_parser(sub)
+    add_serve_parser(sub)
+    _add_plugin_commands(sub)
 
     d = sub.add_parser("demo", help="a short campaign against a bundled target, with its verdict")
     d.add_argument("--store", default="store")
@@ -235,13 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_optional(sub: Any, module: str, fn: str) -> None:
-    import importlib
+def _add_plugin_commands(sub: Any) -> None:
+    """Subcommands registered under ``workbench.commands`` (``workbench lin``): each entry point
+    is a function that adds its parser to ``sub``. A broken one is named, never hidden."""
+    from importlib.metadata import entry_points
 
-    try:
-        getattr(importlib.import_module(module), fn)(sub)
-    except (ImportError, AttributeError):
-        pass
+    for ep in entry_points(group="workbench.commands"):
+        try:
+            ep.load()(sub)
+        except Exception as e:
+            _say(f"workbench: command plugin {ep.name!r} ({ep.value}) failed to load: {e}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliError as e:
         _say(f"workbench: {e}")
         return e.code
-    except UnknownName as e:
+    except UsageError as e:
         _say(f"workbench: {e}")
         return EXIT_USAGE
     except (HistoryError, RunDirError) as e:

@@ -62,12 +62,20 @@ def info(error: Any, value: Any = None, **extra: Any) -> Completion:
 
 @runtime_checkable
 class Client(Protocol):
+    """How a worker talks to the target. Subclass it (or :class:`workbench.http.HttpClient`) and
+    write ``invoke``; ``open`` and ``close`` default to doing nothing. The harness makes one
+    client per worker, and a fresh one after an ``info`` (the old connection may be broken)."""
+
     async def open(self, cluster: Cluster, worker: int) -> None:
         """Connects; ``worker`` is 0..workers-1 (stable across process retirements)."""
 
-    async def invoke(self, op: Op) -> Completion: ...
+    async def invoke(self, op: Op) -> Completion:
+        """Performs ``op`` and says how it ended; raise :class:`NotApplied` or
+        :class:`MaybeApplied` (or anything: unknown errors count as ``info``)."""
+        raise NotImplementedError(f"{type(self).__qualname__} must define invoke(op)")
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Releases connections; called once per opened client."""
 
 
 class ClassifiesErrors(Protocol):

@@ -1,5 +1,7 @@
 """A campaign from start to verdict.
 
+0. build the target's :class:`workbench.target.Plan` for the variant and check it, the faults
+   and any ``--external`` parts (a usage error stops here, before anything starts);
 1. create the run directory and ``campaign.json`` (status ``running``);
 2. reap processes an earlier, killed campaign left behind; start the target's topology;
 3. main phase: workers run the workload for ``time_limit`` seconds while the nemesis applies
@@ -21,33 +23,37 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from faults import make_fault
 from workbench import __version__
 from workbench.check import EXIT_HARNESS, EXIT_INTERRUPTED, check_run
+from workbench.checker import Checker
 from workbench.fault import Fault
-from workbench.generator import Generator, stagger, time_limit
+from workbench.generator import stagger, time_limit
 from workbench.history import HistoryWriter
 from workbench.nemesis import Nemesis
+from workbench.plugins import UsageError
 from workbench.progress import Progress
-from workbench.registry import check_variant
+from workbench.registry import check_variant, load_faults, make_fault, resolve_checkers
 from workbench.runtime.cluster import Cluster
 from workbench.runtime.local import start_local_cluster
 from workbench.runtime.process import reap_orphans
 from workbench.schedule import FaultAction, FaultSpec, make_schedule
 from workbench.store import HISTORY_FILE, new_run_dir, update_campaign, utc_now
-from workbench.target import Target, WorkloadOptions, op_timeout
+from workbench.target import Options, Plan, Target, make_plan
+from workbench.topology import Topology
 from workbench.workers import Tally, WorkerPool
 
 
 @dataclass
 class Campaign:
     """What to run. ``faults`` are specs (``"partition:links=client->*"``); ``None`` means the
-    target's defaults for the variant; ``schedule`` replays a stored one instead of drawing."""
+    plan's defaults for the variant; ``schedule`` replays a stored one instead of drawing;
+    ``external`` replaces parts of the topology by servers the user runs (``{"api":
+    "http://127.0.0.1:8080"}``)."""
 
     target: Target
     target_spec: str
@@ -63,6 +69,7 @@ class Campaign:
     command: str = ""
     progress: bool = True
     progress_stream: TextIO | None = None
+    external: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -71,6 +78,19 @@ class Outcome:
     exit_code: int
     results: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A campaign checked and ready to start: nothing has run yet."""
+
+    variant: str
+    options: Options
+    plan: Plan
+    topology: Topology
+    specs: list[FaultSpec]
+    faults: list[Fault]
+    checkers: list[Checker]
 
 
 def _versions(cluster: Cluster | None) -> dict[str, str]:
@@ -84,19 +104,85 @@ def _versions(cluster: Cluster | None) -> dict[str, str]:
     return out
 
 
+def prepare(c: Campaign) -> Prepared:
+    """Builds and checks everything a campaign needs before anything starts.
+
+    Raises :class:`workbench.plugins.UsageError` (exit 64), naming the problem, for an unknown
+    variant, a plan that does not fit the seam, an unknown fault or bad fault option, a bad
+    ``--external``, or a process fault aimed at an External server."""
+    variant = check_variant(c.target, c.variant)
+    options = Options(c.workers, c.time_limit, c.rate, c.seed)
+    plan = make_plan(c.target, variant, options)
+    topology = plan.topology
+    for name, url in c.external.items():
+        try:
+            topology = topology.with_external(name, url)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    try:
+        topology.validate()
+    except ValueError as e:
+        raise UsageError(f"target {c.target.name!r}: {e}") from None
+    texts = list(c.faults) if c.faults is not None else list(plan.faults)
+    try:
+        specs = [FaultSpec.parse(t) for t in texts]
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    faults: list[Fault] = []
+    for spec in specs:
+        try:
+            faults.append(make_fault(spec.name, **spec.options))
+        except UsageError:
+            raise
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"fault {spec.text!r}: {e}") from None
+        _refuse_process_fault_on_external(spec, topology)
+    return Prepared(
+        variant, options, plan, topology, specs, faults, resolve_checkers(plan.checkers)
+    )
+
+
+def _refuse_process_fault_on_external(spec: FaultSpec, topology: Topology) -> None:
+    """A process fault (kill, pause, clock, a database crash) cannot reach a server the harness
+    does not run: say so before the campaign starts rather than fail mid-run."""
+    cls = load_faults().get(spec.name)
+    if not getattr(cls, "process_fault", False):
+        return
+    externals = topology.externals()
+    if not externals:
+        return
+    named: list[str] = []
+    for key in ("service", "node"):
+        value = spec.options.get(key)
+        named += [value] if isinstance(value, str) else list(value or [])
+    for name in named:
+        part = name if name in externals else name.rpartition("-")[0]
+        if part in externals:
+            raise UsageError(
+                f"fault {spec.text!r} aims at {name}, part of External {part!r}: the harness does "
+                "not run it, so it cannot kill, pause or shift its clock; use network faults on "
+                f"its links (e.g. partition:links=client->{part}-*) or let the harness start it"
+            )
+    started = {
+        "pg-crash": [p.name for p in topology.postgres],
+        "redis-kill": [r.name for r in topology.redis],
+    }.get(spec.name)
+    if started is not None and not started:
+        raise UsageError(
+            f"fault {spec.text!r}: every such database in this topology is External, which the "
+            "harness does not run; use network faults on its links"
+        )
+
+
 def run_campaign(c: Campaign) -> Outcome:
     """Runs a campaign to its verdict. ``KeyboardInterrupt`` (Ctrl-C, or SIGTERM turned into it
-    by the CLI) tears everything down, marks the run ``interrupted`` and is re-raised."""
-    variant = check_variant(c.target, c.variant)
-    specs = [
-        FaultSpec.parse(s)
-        for s in (c.faults if c.faults is not None else c.target.default_faults(variant))
-    ]
-    faults = [make_fault(s.name, **s.options) for s in specs]
+    by the CLI) tears everything down, marks the run ``interrupted`` and is re-raised; a
+    :class:`UsageError` is raised before anything starts."""
+    p = prepare(c)
     schedule = (
         list(c.schedule)
         if c.schedule is not None
-        else make_schedule(len(specs), c.time_limit, c.seed, interval=c.fault_interval)
+        else make_schedule(len(p.specs), c.time_limit, c.seed, interval=c.fault_interval)
     )
     # Absolute: servers run with other working directories (PostgreSQL's lock file needs it).
     store = c.store.resolve()
@@ -106,15 +192,17 @@ def run_campaign(c: Campaign) -> Outcome:
     update_campaign(
         run_dir,
         target=c.target_spec,
-        variant=variant,
-        faults=[s.text for s in specs],
+        variant=p.variant,
+        faults=[s.text for s in p.specs],
         seed=c.seed,
         workers=c.workers,
         rate=c.rate,
         time_limit=c.time_limit,
         fault_interval=c.fault_interval,
         schedule=[a.to_json() for a in schedule],
+        external=dict(c.external),
         command=c.command,
+        notes=dict(p.plan.notes),
         versions=_versions(None),
         started=utc_now(),
         finished=None,
@@ -122,7 +210,7 @@ def run_campaign(c: Campaign) -> Outcome:
     )
     error: str | None = None
     try:
-        cluster = start_local_cluster(c.target.topology(variant), run_dir, c.seed)
+        cluster = start_local_cluster(p.topology, run_dir, c.seed)
     except BaseException:
         # Nothing ran: there is no history to judge. The caller reports the cause in one line.
         update_campaign(run_dir, status="failed-to-start", finished=utc_now())
@@ -130,9 +218,7 @@ def run_campaign(c: Campaign) -> Outcome:
     try:
         update_campaign(run_dir, versions=_versions(cluster))
         with HistoryWriter(run_dir / HISTORY_FILE) as history:
-            asyncio.run(
-                _interruptible(_drive(c, variant, cluster, history, faults, specs, schedule))
-            )
+            asyncio.run(_interruptible(_drive(c, p, cluster, history, schedule)))
     except KeyboardInterrupt:
         cluster.teardown()
         update_campaign(run_dir, status="interrupted", finished=utc_now())
@@ -143,7 +229,11 @@ def run_campaign(c: Campaign) -> Outcome:
     finally:
         cluster.teardown()
     update_campaign(run_dir, status="failed" if error else "finished", finished=utc_now())
-    results = check_run(run_dir, harness_error=error) if (run_dir / HISTORY_FILE).exists() else {}
+    results = (
+        check_run(run_dir, harness_error=error, checkers=p.checkers)
+        if (run_dir / HISTORY_FILE).exists()
+        else {}
+    )
     _write_reports(run_dir)
     code = EXIT_HARNESS if error else int(results.get("exit_code", EXIT_HARNESS))
     return Outcome(run_dir, code, results, error)
@@ -193,26 +283,23 @@ async def _interruptible(coro: Coroutine[Any, Any, None]) -> None:
 
 async def _drive(
     c: Campaign,
-    variant: str,
+    p: Prepared,
     cluster: Cluster,
     history: HistoryWriter,
-    faults: Sequence[Fault],
-    specs: Sequence[FaultSpec],
     schedule: Sequence[FaultAction],
 ) -> None:
-    options = WorkloadOptions(c.workers, c.time_limit, c.rate, c.seed)
     rng = random.Random(f"workload:{c.seed}")
     tally = Tally()
     pool = WorkerPool(
         cluster=cluster,
         history=history,
-        make_client=lambda: c.target.client(variant),
+        make_client=p.plan.client,
         workers=c.workers,
-        op_timeout=op_timeout(c.target),
+        op_timeout=float(p.plan.op_timeout),
         rng=rng,
         tally=tally,
     )
-    nemesis = Nemesis(cluster=cluster, history=history, faults=faults, specs=specs, seed=c.seed)
+    nemesis = Nemesis(cluster=cluster, history=history, faults=p.faults, specs=p.specs, seed=c.seed)
     progress = Progress(
         tally, c.time_limit, lambda: list(nemesis.active.values()), stream=c.progress_stream
     )
@@ -221,9 +308,8 @@ async def _drive(
         tasks.append(asyncio.create_task(progress.run()))
     try:
         await pool.open()
-        workload: Generator = c.target.workload(variant, options)
-        if c.rate:
-            workload = stagger(c.rate, workload)
+        # The rate is applied here, once: a workload never staggers itself.
+        workload = stagger(c.rate, p.plan.workload) if c.rate else p.plan.workload
         main = time_limit(c.time_limit, workload)
         nemesis_task = asyncio.create_task(nemesis.run(schedule, c.time_limit))
         workers_task = asyncio.create_task(pool.run(main))
@@ -239,9 +325,8 @@ async def _drive(
         await asyncio.gather(nemesis_task, workers_task)
         progress.phase = "final"
         await nemesis.heal_all()
-        final = c.target.final(variant, options)
-        if final is not None:
-            await pool.run(final)
+        if p.plan.final is not None:
+            await pool.run(p.plan.final)
     finally:
         # Stop every task before closing the clients they use (also when we are cancelled).
         for t in tasks:
@@ -250,4 +335,4 @@ async def _drive(
         await pool.close()
 
 
-__all__ = ["EXIT_INTERRUPTED", "Campaign", "Outcome", "run_campaign"]
+__all__ = ["EXIT_INTERRUPTED", "Campaign", "Outcome", "Prepared", "prepare", "run_campaign"]

@@ -27,10 +27,9 @@ from workbench.generator import (
     once,
     phases,
     sleep,
-    stagger,
     until_ok,
 )
-from workbench.target import WorkloadOptions
+from workbench.target import Options
 
 INCR_SHARE = 0.6
 PROBE_SHARE = 0.2
@@ -81,14 +80,12 @@ def locked_op(ctx: Context, n: int, resource: str | None = None, final: bool = F
     return Op("append", value)
 
 
-def workload(variant: Variant, options: WorkloadOptions, ids: Iterator[int]) -> Generator:
-    gen: Generator = LockedOps(variant.probes, ids)
-    if options.rate:
-        gen = stagger(options.rate, gen)
-    return gen
+def workload(variant: Variant, options: Options, ids: Iterator[int]) -> Generator:
+    """The main phase; the harness applies the campaign's rate."""
+    return LockedOps(variant.probes, ids)
 
 
-def final(variant: Variant, options: WorkloadOptions, ids: Iterator[int]) -> Generator:
+def final(variant: Variant, options: Options, ids: Iterator[int]) -> Generator:
     workers = max(1, options.workers)
 
     def mine(worker: int) -> list[str]:

@@ -10,8 +10,7 @@ kill loses nothing) and ``payments-api`` (two replicas). Every edge goes through
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 from checkers.conservation import Conservation
 from checkers.idempotency import DoubleCharge, Fingerprint, ReplayConsistency
@@ -20,11 +19,7 @@ from targets.payments.client import API, PROVIDER, PaymentsClient
 from targets.payments.schema import PROVIDER_SQL, init_sql
 from targets.payments.variants import ENV_VAR, VARIANTS, VariantSpec, variant
 from targets.payments.workload import Ledger, PaymentsWorkload, final_phase
-from workbench.checker import Checker
-from workbench.client import Client
-from workbench.generator import Generator
-from workbench.target import WorkloadOptions
-from workbench.topology import Postgres, Redis, Service, Topology
+from workbench import Options, Plan, Postgres, Redis, Service, Topology
 
 API_REPLICAS = 2
 
@@ -107,71 +102,56 @@ class PaymentsTarget:
         "keeping the ground truth, and the known ways to get it wrong"
     )
     variants: Mapping[str, str] = {name: v.description for name, v in VARIANTS.items()}
-    #: Seconds before a request counts as indeterminate (info); above the API's own worst case.
-    op_timeout = 5.0
 
-    def __init__(self) -> None:
+    def plan(self, variant_name: str, options: Options) -> Plan:
+        spec = variant(variant_name)
         # The final phase retries the keys the main workload left unresolved: both generators
-        # of one campaign share a ledger (the runner calls workload, then final, on one target).
-        self._ledgers: dict[str, Ledger] = {}
-
-    def default_faults(self, variant_name: str) -> Sequence[str]:
-        spec = variant(variant_name)
-        if variant_name in BUG_FAULTS:
-            return list(BUG_FAULTS[variant_name])
-        return all_faults(spec)
-
-    def topology(self, variant_name: str) -> Topology:
-        spec = variant(variant_name)
-        store = spec.store
-        python = sys.executable
-
-        def uvicorn(app: str) -> list[str]:
-            return [
-                python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}",
-                "--no-access-log", "--log-level", "warning", "--timeout-graceful-shutdown", "1",
-            ]  # fmt: skip
-
-        return Topology(
-            postgres=[Postgres("pg", init_sql=init_sql(store, spec.unique_key))]
-            if store == "pg"
-            else [Postgres("pg", init_sql=PROVIDER_SQL)],
-            redis=[Redis("redis", persistence="aof-always" if spec.durable_store else "none")]
-            if store == "redis"
-            else [],
-            services=[
-                Service(
-                    PROVIDER,
-                    uvicorn("targets.payments.provider:app"),
-                    replicas=1,
-                    depends_on=["pg"],
-                    client_facing=False,
-                ),
-                Service(
-                    API,
-                    uvicorn("targets.payments.api:app"),
-                    replicas=API_REPLICAS,
-                    env={ENV_VAR: variant_name},
-                    depends_on=[store, PROVIDER],
-                    # Under libfaketime so the clock fault applies: leases are judged by the
-                    # store's clock, so shifting a replica's clock must change nothing.
-                    faketime=True,
-                ),
+        # of one campaign share this ledger, and nothing else does.
+        ledger = Ledger()
+        return Plan(
+            topology=topology(variant_name, spec),
+            client=PaymentsClient,
+            workload=PaymentsWorkload(ledger, replicas=API_REPLICAS),
+            final=final_phase(ledger, replicas=API_REPLICAS, lease_seconds=spec.lease_seconds),
+            checkers=[
+                DoubleCharge(),
+                ReplayConsistency(),
+                Fingerprint(),
+                Conservation(),
+                Liveness(),
             ],
+            faults=list(BUG_FAULTS.get(variant_name, ())) or all_faults(spec),
+            # Seconds before a request counts as indeterminate (info): above the API's own
+            # worst case.
+            op_timeout=5.0,
         )
 
-    def client(self, variant_name: str) -> Client:
-        return PaymentsClient()
 
-    def workload(self, variant_name: str, options: WorkloadOptions) -> Generator:
-        variant(variant_name)
-        ledger = self._ledgers[variant_name] = Ledger()
-        return PaymentsWorkload(ledger, replicas=API_REPLICAS)
-
-    def final(self, variant_name: str, options: WorkloadOptions) -> Generator | None:
-        spec = variant(variant_name)
-        ledger = self._ledgers.setdefault(variant_name, Ledger())
-        return final_phase(ledger, replicas=API_REPLICAS, lease_seconds=spec.lease_seconds)
-
-    def checkers(self, variant_name: str) -> Sequence[Checker]:
-        return [DoubleCharge(), ReplayConsistency(), Fingerprint(), Conservation(), Liveness()]
+def topology(variant_name: str, spec: VariantSpec) -> Topology:
+    store = spec.store
+    return Topology(
+        postgres=[Postgres("pg", init_sql=init_sql(store, spec.unique_key))]
+        if store == "pg"
+        else [Postgres("pg", init_sql=PROVIDER_SQL)],
+        redis=[Redis("redis", persistence="aof-always" if spec.durable_store else "none")]
+        if store == "redis"
+        else [],
+        services=[
+            Service.asgi(
+                PROVIDER,
+                "targets.payments.provider:app",
+                depends_on=["pg"],
+                client_facing=False,
+            ),
+            Service.asgi(
+                API,
+                "targets.payments.api:app",
+                replicas=API_REPLICAS,
+                env={ENV_VAR: variant_name},
+                depends_on=[store, PROVIDER],
+                # Under libfaketime so the clock fault applies: leases are judged by the store's
+                # clock, so shifting a replica's clock must change nothing.
+                faketime=True,
+            ),
+        ],
+    )

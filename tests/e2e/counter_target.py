@@ -7,25 +7,28 @@ Run it with ``workbench run tests.e2e.counter_target:SetTarget`` from the reposi
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
 import httpx
 
-from checkers.sets import SetChecker
-from workbench.checker import Checker
-from workbench.client import Completion, Op, fail, ok
-from workbench.generator import Generator, from_fn, limit, repeat, until_ok
+from workbench import (
+    Client,
+    Completion,
+    Op,
+    Options,
+    Plan,
+    Postgres,
+    Service,
+    Topology,
+    fail,
+    gen,
+    ok,
+)
 from workbench.runtime.cluster import Cluster
-from workbench.target import WorkloadOptions
-from workbench.topology import Postgres, Service, Topology
-
-REPO = Path(__file__).resolve().parents[2]
 
 
-class SetClient:
+class SetClient(Client):
     def __init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
 
@@ -52,50 +55,27 @@ class SetTarget:
     name = "set-test"
     description = "test target: unique elements added to PostgreSQL through two API replicas"
     variants: ClassVar[dict[str, str]] = {"default": "every add is one INSERT in autocommit"}
-    op_timeout = 1.0
 
     def __init__(self, faults: Sequence[str] = ("partition", "kill", "pause")) -> None:
         self._faults = list(faults)
 
-    def default_faults(self, variant: str) -> Sequence[str]:
-        return self._faults
-
-    def topology(self, variant: str) -> Topology:
-        return Topology(
-            postgres=[
-                Postgres("pg", init_sql="CREATE TABLE elements (element bigint PRIMARY KEY)")
-            ],
-            services=[
-                Service(
-                    "api",
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "tests.e2e.counter_service:app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        "{port}",
-                        "--log-level",
-                        "warning",
-                    ],
-                    replicas=2,
-                    env={"PYTHONPATH": str(REPO)},
-                    depends_on=["pg"],
-                )
-            ],
-        )
-
-    def client(self, variant: str) -> SetClient:
-        return SetClient()
-
-    def workload(self, variant: str, options: WorkloadOptions) -> Generator:
+    def plan(self, variant: str, options: Options) -> Plan:
         counter = itertools.count()
-        return from_fn(lambda ctx: Op("add", next(counter)))
-
-    def final(self, variant: str, options: WorkloadOptions) -> Generator:
-        return limit(20, until_ok(repeat(Op("read"))))
-
-    def checkers(self, variant: str) -> Sequence[Checker]:
-        return [SetChecker()]
+        return Plan(
+            topology=Topology(
+                postgres=[
+                    Postgres("pg", init_sql="CREATE TABLE elements (element bigint PRIMARY KEY)")
+                ],
+                services=[
+                    Service.asgi(
+                        "api", "tests.e2e.counter_service:app", replicas=2, depends_on=["pg"]
+                    )
+                ],
+            ),
+            client=SetClient,
+            workload=gen.from_fn(lambda ctx: Op("add", next(counter))),
+            final=gen.limit(20, gen.until_ok(gen.repeat(Op("read")))),
+            checkers=["set"],
+            faults=self._faults,
+            op_timeout=1.0,
+        )

@@ -30,6 +30,7 @@ from workbench.checker import CheckContext
 from workbench.client import Completion, Op
 from workbench.history import Event
 from workbench.runtime.local import LocalCluster, start_local_cluster
+from workbench.target import Options, make_plan
 
 pytestmark = pytest.mark.servers
 
@@ -40,7 +41,7 @@ TARGET = LocksTarget()
 def cluster(variant: str) -> Iterator[LocalCluster]:
     with (
         tempfile.TemporaryDirectory(prefix=f"locks-{variant}-") as d,
-        start_local_cluster(TARGET.topology(variant), Path(d), seed=1) as c,
+        start_local_cluster(make_plan(TARGET, variant, Options()).topology, Path(d), seed=1) as c,
     ):
         yield c
 

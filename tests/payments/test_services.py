@@ -25,6 +25,7 @@ from targets.payments.target import PaymentsTarget
 from targets.payments.variants import LEASE_SECONDS
 from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.local import LocalCluster, start_local_cluster
+from workbench.target import Options, make_plan
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
@@ -44,7 +45,9 @@ def wait_for(what: str, fn: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 
 def start(variant: str, tmp: Path) -> LocalCluster:
-    return start_local_cluster(PaymentsTarget().topology(variant), tmp / variant, seed=0)
+    return start_local_cluster(
+        make_plan(PaymentsTarget(), variant, Options()).topology, tmp / variant, seed=0
+    )
 
 
 @pytest.fixture(scope="module", params=["correct-pg", "correct-redis"])

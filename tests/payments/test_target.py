@@ -16,14 +16,15 @@ from targets.payments.variants import CORRECT_VARIANTS, VARIANTS, variant
 from workbench.client import Completion, Op, fail, info, ok
 from workbench.generator import Context, Generator, Wait
 from workbench.schedule import FaultSpec
-from workbench.target import Target, WorkloadOptions
+from workbench.target import Options, Target, check_target, make_plan
 
-OPTIONS = WorkloadOptions(workers=4, time_limit=10, rate=None, seed=7)
+OPTIONS = Options(workers=4, time_limit=10, rate=None, seed=7)
 
 
 def test_is_a_target_with_correct_pg_first() -> None:
     target = PaymentsTarget()
     assert isinstance(target, Target)
+    check_target(target)
     assert next(iter(target.variants)) == "correct-pg"
     assert set(target.variants) == set(VARIANTS)
     assert set(BUG_FAULTS) == set(VARIANTS) - set(CORRECT_VARIANTS)
@@ -32,18 +33,14 @@ def test_is_a_target_with_correct_pg_first() -> None:
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
-def test_default_faults_build_and_topology_validates(
-    name: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if "failpoint" not in registry.load_faults():
-        monkeypatch.setattr(registry, "_BUILTIN", (*registry._BUILTIN, Failpoint))
-    target = PaymentsTarget()
-    specs = list(target.default_faults(name))
+def test_default_faults_build_and_topology_validates(name: str) -> None:
+    plan = make_plan(PaymentsTarget(), name, OPTIONS)
+    specs = list(plan.faults)
     assert specs
     for text in [*specs, *all_faults(variant(name))]:
         spec = FaultSpec.parse(text)
         registry.make_fault(spec.name, **spec.options)
-    topo = target.topology(name)
+    topo = plan.topology
     topo.validate()
     api = topo.services[-1]
     assert api.name == "payments-api" and api.replicas >= 2
@@ -117,8 +114,8 @@ def drive(gen: Generator, seed: int, steps: int, t0: float = 0.0) -> list[Op]:
 
 
 def test_workload_is_deterministic_and_mixes_its_requests() -> None:
-    a = drive(PaymentsTarget().workload("correct-pg", OPTIONS), seed=3, steps=600)
-    b = drive(PaymentsTarget().workload("correct-pg", OPTIONS), seed=3, steps=600)
+    a = drive(make_plan(PaymentsTarget(), "correct-pg", OPTIONS).workload, seed=3, steps=600)
+    b = drive(make_plan(PaymentsTarget(), "correct-pg", OPTIONS).workload, seed=3, steps=600)
     assert [(o.f, o.value) for o in a] == [(o.f, o.value) for o in b]
     pays = [o.value for o in a]
     assert len({p["rid"] for p in pays}) == len(pays), "request ids are unique"
@@ -137,9 +134,9 @@ def test_workload_is_deterministic_and_mixes_its_requests() -> None:
 
 
 def test_final_phase_resolves_then_reads_in_order() -> None:
-    target = PaymentsTarget()
-    main = drive(target.workload("correct-pg", OPTIONS), seed=5, steps=300)
-    final = drive(target.final("correct-pg", OPTIONS) or pytest.fail("no final"), 9, 3000, 100.0)
+    plan = make_plan(PaymentsTarget(), "correct-pg", OPTIONS)
+    main = drive(plan.workload, seed=5, steps=300)
+    final = drive(plan.final or pytest.fail("no final"), 9, 3000, 100.0)
     reads = [o.f for o in final if o.f != "pay"]
     assert reads == ["read-balances", "read-provider", "read-records"]
     retries = [o for o in final if o.f == "pay"]
