@@ -77,9 +77,17 @@ class Plan:
 
 @runtime_checkable
 class Target(Protocol):
-    name: str
-    description: str
-    variants: Mapping[str, str]  # variant name -> one line; the first is the default
+    # Read-only members, so a plain class attribute (``name = "kv"``) fits the protocol.
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def variants(self) -> Mapping[str, str]:
+        """Variant name -> one line; the first is the default."""
+        ...
 
     def plan(self, variant: str, options: Options) -> Plan:
         """The campaign of ``variant`` (already checked to be one of ``variants``)."""
