@@ -246,9 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(handler=cmd_export_jepsen)
 
     from workbench.report.cli import add_report_parser, add_serve_parser
+    from workbench.scaffold import add_new_target_parser
 
     add_report_parser(sub)
     add_serve_parser(sub)
+    add_new_target_parser(sub)
     _add_plugin_commands(sub)
 
     d = sub.add_parser("demo", help="a short campaign against a bundled target, with its verdict")
