@@ -284,3 +284,11 @@ def test_mutual_exclusion_report_is_small_and_names_the_overlapping_writes(
     assert "first holder</h4>" in card and "second holder</h4>" in card
     assert "&#34;op_id&#34;: &#34;intruder&#34;" in card and "&#34;op_id&#34;: &#34;late&#34;" in card
     assert "&#34;o700&#34;" not in card  # no write from elsewhere in the record
+
+
+def test_lost_increment_witness_is_the_counter_not_the_whole_record() -> None:
+    lu = LostUpdate().check(kleppmann().final_read(), CTX)
+    (lost,) = [a for a in lu.anomalies if a.kind == "lost-increments"]
+    (read,) = lost.witnesses
+    assert (read.role, read.invoke, read.completion) == ("final read", 8, 9)
+    assert read.excerpt == {"r0": {"value": 2, "version": 4, "initial": 0}}
