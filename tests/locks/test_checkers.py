@@ -282,7 +282,9 @@ def test_mutual_exclusion_report_is_small_and_names_the_overlapping_writes(
     card = page[page.index('<section id="safety">') : page.index('<section id="liveness">')]
     assert len(card) < 20_000, len(card)  # the whole final read would be ~500 kB
     assert "first holder</h4>" in card and "second holder</h4>" in card
-    assert "&#34;op_id&#34;: &#34;intruder&#34;" in card and "&#34;op_id&#34;: &#34;late&#34;" in card
+    assert (
+        "&#34;op_id&#34;: &#34;intruder&#34;" in card and "&#34;op_id&#34;: &#34;late&#34;" in card
+    )
     assert "&#34;o700&#34;" not in card  # no write from elsewhere in the record
 
 

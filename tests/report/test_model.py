@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.history import NEMESIS, Event, pair_operations, write_history
 from workbench.checker import Anomaly, Witness
+from workbench.history import NEMESIS, Event, pair_operations, write_history
 from workbench.report.model import (
     EVENTS_ROLE,
     MAX_WITNESSES,

@@ -3,7 +3,8 @@
 A run directory holds ``history.jsonl``, ``campaign.json``, ``results.json`` (absent while a
 run is going or after a crash) and ``logs/*.log``. :func:`load_run` reads them once and returns a
 :class:`RunView`: operations paired, fault windows built from nemesis events, each checker's
-anomalies resolved to the witnesses its checker gave (operations looked up by index, excerpts), and the headline that states the impact.
+anomalies laid out from the witnesses its checker gave (operations looked up by index,
+excerpts), and the headline that states the impact. No checker-specific key is decoded.
 
 Nothing here formats HTML: values stay Python objects and each renderer escapes them.
 """
@@ -181,7 +182,10 @@ class RunView:
         """(seconds, checker, anomaly kind) of every detailed anomaly with a known time, in time
         order: the plots mark them."""
         marks = [
-            (a.at_s, c.name, a.kind) for c in self.checkers for a in c.anomalies if a.at_s is not None
+            (a.at_s, c.name, a.kind)
+            for c in self.checkers
+            for a in c.anomalies
+            if a.at_s is not None
         ]
         return sorted(marks)
 

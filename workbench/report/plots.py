@@ -134,9 +134,7 @@ def _mark_anomalies(ax: Axes, view: RunView, key: str) -> list[Artist]:
         gid=f"anomaly-marks-{key}",  # one id per plot: the page holds all three
     )
     n = len(times)
-    return [
-        Line2D([], [], ls="none", marker="v", color=ANOMALY_COLOR, label=f"anomaly ({n:,})")
-    ]
+    return [Line2D([], [], ls="none", marker="v", color=ANOMALY_COLOR, label=f"anomaly ({n:,})")]
 
 
 def _svg(fig: Figure, salt: str) -> str:

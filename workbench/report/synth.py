@@ -178,7 +178,7 @@ def synthesize_run(
             )
         if victims:
             dup[0]["events"] = sorted({*dup[0]["events"], *idx(victims[0])})
-            dup[0]["witnesses"].append(witness(victims[0], "memo", hostile))
+            dup[0]["witnesses"].append(witness(victims[0], "memo", hostile or ""))
             dup[0]["explanation"] += f" Memo was {hostile}"
         checkers.append(
             {
