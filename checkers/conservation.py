@@ -34,7 +34,9 @@ from checkers.payments_history import (
     pay_requests,
     plural,
     provider_charges,
+    read_witness,
     records,
+    request_witnesses,
 )
 from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event
@@ -115,6 +117,10 @@ class Conservation:
                         "provider holds no charge for it",
                         event_indices(*(r.op for r in oks)),
                         {"account": key_id[0], "key": key_id[1]},
+                        witnesses=(
+                            *request_witnesses(oks, "acknowledged request"),
+                            read_witness(history, "read-provider", "charges for the key", []),
+                        ),
                     )
                 )
             if kc and reqs and all(r.type == "fail" for r in reqs):
@@ -131,6 +137,10 @@ class Conservation:
                             "charges": kc,
                             "errors": sorted({str(r.error) for r in reqs}),
                         },
+                        witnesses=(
+                            *request_witnesses(reqs, "failed request"),
+                            read_witness(history, "read-provider", "charges for the key", kc),
+                        ),
                     )
                 )
             rec = recs.get(key_id) if recs is not None else None
@@ -150,6 +160,16 @@ class Conservation:
                         f"answer for it is {code}: every retry is told the payment failed",
                         event_indices(*(r.op for r in reqs)),
                         {"account": key_id[0], "key": key_id[1], "charges": kc, "record": rec},
+                        witnesses=(
+                            *request_witnesses(reqs, "request"),
+                            read_witness(history, "read-provider", "charges for the key", kc),
+                            read_witness(
+                                history,
+                                "read-records",
+                                "the API's record",
+                                {key_name(key_id): rec},
+                            ),
+                        ),
                     )
                 )
 
@@ -196,6 +216,17 @@ class Conservation:
                         "difference_cents": diff,
                         "unresolved_keys": [key_name(k) for k, _ in unresolved],
                     },
+                    witnesses=(
+                        read_witness(
+                            history, "read-balances", "the API's balance", {account: bal[account]}
+                        ),
+                        read_witness(
+                            history,
+                            "read-provider",
+                            "the provider's charges",
+                            {"account": account, "charged_cents": total},
+                        ),
+                    ),
                 )
             )
         # Accounts the provider charged but the API has no balance for are mismatches too.
@@ -209,6 +240,17 @@ class Conservation:
                     "but the API reports no balance for it",
                     (),
                     {"account": account, "charged_cents": charged_by_account[account]},
+                    witnesses=(
+                        read_witness(
+                            history, "read-balances", "the API's balance", {account: None}
+                        ),
+                        read_witness(
+                            history,
+                            "read-provider",
+                            "the provider's charges",
+                            {"account": account, "charged_cents": charged_by_account[account]},
+                        ),
+                    ),
                 )
             )
 

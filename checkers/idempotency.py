@@ -28,7 +28,9 @@ from checkers.payments_history import (
     pay_requests,
     plural,
     provider_charges,
+    read_witness,
     records,
+    request_witnesses,
 )
 from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event
@@ -87,6 +89,10 @@ class DoubleCharge:
                         "charges": list(group),
                         "requests": sorted(rids),
                     },
+                    witnesses=(
+                        *request_witnesses(causing, "request charged"),
+                        read_witness(history, "read-provider", "charges for the key", list(group)),
+                    ),
                 )
             )
         if anomalies:
@@ -155,6 +161,7 @@ class ReplayConsistency:
                         f"across {plural(len(oks), 'request')}",
                         _events(oks),
                         {"account": key_id[0], "key": key_id[1], "responses": distinct},
+                        witnesses=request_witnesses(oks, "acknowledged request"),
                     )
                 )
             if recs is None:
@@ -169,6 +176,15 @@ class ReplayConsistency:
                         "no longer has a record of it: a retry would execute it again",
                         _events(oks),
                         {"account": key_id[0], "key": key_id[1], "acknowledged": first},
+                        witnesses=(
+                            *request_witnesses(oks, "acknowledged request"),
+                            read_witness(
+                                history,
+                                "read-records",
+                                "the API's record",
+                                {key_name(key_id): None},
+                            ),
+                        ),
                     )
                 )
                 continue
@@ -187,6 +203,12 @@ class ReplayConsistency:
                             "acknowledged": first,
                             "record": stored,
                         },
+                        witnesses=(
+                            *request_witnesses(oks, "acknowledged request"),
+                            read_witness(
+                                history, "read-records", "the API's record", {key_name(key_id): rec}
+                            ),
+                        ),
                     )
                 )
         if anomalies:
@@ -260,6 +282,7 @@ class Fingerprint:
                             "request": list(r.body),
                             "response": got,
                         },
+                        witnesses=request_witnesses([r], "request answered for another body"),
                     )
                 )
             # Executed for two bodies: answers that each describe their own, different body
@@ -277,6 +300,7 @@ class Fingerprint:
                             "key": key_id[1],
                             "bodies": [list(b) for b in bodies],
                         },
+                        witnesses=request_witnesses(oks, "acknowledged request"),
                     )
                 )
         if anomalies:

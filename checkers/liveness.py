@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from checkers.payments_history import by_key, key_name, pay_requests, plural
+from checkers.payments_history import by_key, key_name, pay_requests, plural, request_witnesses
 from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
 from workbench.history import Event, pair_operations
 
@@ -65,6 +65,7 @@ class Liveness:
                         "attempts": len(own),
                         "answers": dict(answers),
                     },
+                    witnesses=request_witnesses(own, "unresolved attempt"),
                 )
             )
         total = sum(1 for reqs in keys.values() if any(not r.reuse for r in reqs))

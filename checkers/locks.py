@@ -29,12 +29,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, Witness, event_indices
 from workbench.history import Event, HistoryError, Operation, pair_operations
 
 READ_RESOURCE = "read-resource"
 LOCKED_FS = ("incr", "append")
 MAX_ANOMALIES = 50  # anomalies listed in a result; counts always cover all of them
+MAX_OVERLAPPING_SHOWN = 5  # overlapping writers named per anomaly; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,23 @@ class Write:
         """How a report names the holder: ``worker-2 (op w1.40, token 55)``."""
         token = "no token" if self.token is None else f"token {self.token}"
         return f"{self.writer} (op {self.op_id}, {token})"
+
+    def as_recorded(self) -> dict[str, Any]:
+        """Every field, as the resource's record holds it (a witness's excerpt)."""
+        return {
+            "resource": self.resource,
+            "seq": self.seq,
+            "based_on": self.based_on,
+            "writer": self.writer,
+            "op_id": self.op_id,
+            "kind": self.kind,
+            "arg": self.arg,
+            "token": self.token,
+            "prev_value": self.prev_value,
+            "value": self.value,
+            "read_at": self.read_at,
+            "written_at": self.written_at,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -163,11 +181,19 @@ def _client_outcome(ops_by_id: Mapping[str, list[Operation]], op_id: str) -> str
     return "/".join(sorted({o.type for o in ops}))
 
 
-def _events_of(ops_by_id: Mapping[str, list[Operation]], *op_ids: str) -> list[Operation]:
-    out: list[Operation] = []
-    for i in op_ids:
-        out.extend(ops_by_id.get(i, ()))
-    return out
+def _op_witnesses(
+    ops_by_id: Mapping[str, list[Operation]], op_id: str, role: str, note: str
+) -> list[Witness]:
+    return [Witness.of(op, role, note) for op in ops_by_id.get(op_id, ())]
+
+
+def _landed_at(ops_by_id: Mapping[str, list[Operation]], op_id: str, record: Record) -> int:
+    """When a write was certainly done: the last event of the operations that carried
+    ``op_id`` or, when none is in the history, the final read that shows it."""
+    indices = [i for o in ops_by_id.get(op_id, ()) for i in Witness.of(o, "").indices()]
+    if indices:
+        return max(indices)
+    return max(Witness.of(record.op, "").indices())
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -205,31 +231,8 @@ class MutualExclusion:
                 overlapped_writes += 1
                 names = sorted({w.writer, *(b.writer for b in between)})
                 holders.update(names)
-                others = ", ".join(b.holder() for b in between[:5])
-                if len(between) > 5:
-                    others += f" and {len(between) - 5} more"
-                explanation = (
-                    f"{resource}: {w.holder()} read version {w.based_on} and wrote version "
-                    f"{w.seq}, but {others} wrote in between: their critical sections overlapped "
-                    f"(the client saw op {w.op_id} end {_client_outcome(by_id, w.op_id)})"
-                )
                 if len(anomalies) < MAX_ANOMALIES:
-                    involved = _events_of(by_id, w.op_id, *(b.op_id for b in between))
-                    anomalies.append(
-                        Anomaly(
-                            "overlapping-critical-sections",
-                            explanation,
-                            event_indices(*involved, record.op),
-                            {
-                                "resource": resource,
-                                "holders": names,
-                                "late_write": w.to_json(),
-                                "overlapped_by": [b.to_json() for b in between],
-                                "read_at": w.read_at,
-                                "written_at": w.written_at,
-                            },
-                        )
-                    )
+                    anomalies.append(_overlap(resource, w, between, by_id, record))
         if overlapped_writes:
             summary = (
                 f"{_plural(overlapped_writes, 'critical section')} of {total} accepted writes "
@@ -246,6 +249,64 @@ class MutualExclusion:
             impact={"overlapping_sections": overlapped_writes, "holders": sorted(holders)},
             stats={"accepted_writes": total},
         )
+
+
+def _overlap(
+    resource: str,
+    late: Write,
+    between: Sequence[Write],
+    by_id: Mapping[str, list[Operation]],
+    record: Record,
+) -> Anomaly:
+    """One overlap: ``late`` read version ``based_on``, then each of ``between`` wrote before
+    it did. Witnesses: the two holders' operations and, from the final read, only the writes
+    that overlapped (never the whole record)."""
+    shown = list(between[:MAX_OVERLAPPING_SHOWN])
+    others = ", ".join(b.holder() for b in shown)
+    if len(between) > len(shown):
+        others += f" and {len(between) - len(shown)} more"
+    explanation = (
+        f"{resource}: {late.holder()} read version {late.based_on} and wrote version "
+        f"{late.seq}, but {others} wrote in between: their critical sections overlapped "
+        f"(the client saw op {late.op_id} end {_client_outcome(by_id, late.op_id)})"
+    )
+    witnesses = _op_witnesses(
+        by_id,
+        late.op_id,
+        "first holder",
+        f"{late.writer} read version {late.based_on}, then wrote version {late.seq}",
+    )
+    for b in shown:
+        witnesses += _op_witnesses(
+            by_id,
+            b.op_id,
+            "second holder",
+            f"{b.writer} wrote version {b.seq} while {late.writer} held the lock",
+        )
+    witnesses.append(
+        Witness.excerpt_of(
+            record.op,
+            "overlapping writes in the final read",
+            [b.as_recorded() for b in shown] + [late.as_recorded()],
+            f"{resource}'s record: version {late.seq} was based on version {late.based_on}",
+        )
+    )
+    names = sorted({late.writer, *(b.writer for b in between)})
+    return Anomaly(
+        "overlapping-critical-sections",
+        explanation,
+        data={
+            "resource": resource,
+            "holders": names,
+            "late_write": late.to_json(),
+            "overlapped_by": [b.to_json() for b in shown],
+            "overlapped_count": len(between),
+            "read_at": late.read_at,
+            "written_at": late.written_at,
+        },
+        witnesses=tuple(witnesses),
+        at=_landed_at(by_id, late.op_id, record),  # the overlap was complete once it landed
+    )
 
 
 class Fencing:
@@ -280,18 +341,33 @@ class Fencing:
                     stale += 1
                     writers.update((w.writer, best.writer))
                     if len(anomalies) < MAX_ANOMALIES:
+                        witnesses = [
+                            *_op_witnesses(
+                                by_id, best.op_id, "holder with the higher token",
+                                f"token {best.token}, accepted as version {best.seq}",
+                            ),
+                            *_op_witnesses(
+                                by_id, w.op_id, "stale holder",
+                                f"token {w.token}, accepted later as version {w.seq}",
+                            ),
+                            Witness.excerpt_of(
+                                record.op, "the two writes in the final read",
+                                [best.as_recorded(), w.as_recorded()],
+                            ),
+                        ]  # fmt: skip
                         anomalies.append(
                             Anomaly(
                                 "stale-token-accepted",
                                 f"{resource} accepted {w.holder()} as version {w.seq} after "
                                 f"already accepting {best.holder()} as version {best.seq}: "
                                 f"token {w.token} is not above {best.token}",
-                                event_indices(*_events_of(by_id, w.op_id, best.op_id), record.op),
-                                {
+                                data={
                                     "resource": resource,
                                     "write": w.to_json(),
                                     "highest_before": best.to_json(),
                                 },
+                                witnesses=tuple(witnesses),
+                                at=_landed_at(by_id, w.op_id, record),
                             )
                         )
                 if best is None or best.token is None or w.token > best.token:
@@ -370,6 +446,10 @@ class LockLiveness:
                     "nobody alive and never expires",
                     event_indices(*fs),
                     {"resource": r, "errors": errors[:10]},
+                    witnesses=tuple(
+                        Witness.of(o, "failed attempt after healing", _error_of(o))
+                        for o in fs[:MAX_ATTEMPTS_SHOWN]
+                    ),
                 )
             )
         return CheckResult(
@@ -386,6 +466,13 @@ class LockLiveness:
             impact={"stuck_locks": len(stuck), "stuck": list(stuck)},
             stats=stats,
         )
+
+
+MAX_ATTEMPTS_SHOWN = 20
+
+
+def _error_of(op: Operation) -> str:
+    return "no completion" if op.completion is None else str(op.completion.error)
 
 
 def _resource(op: Operation) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from checkers.locks import MAX_ANOMALIES, Record, RecordError, final_record
-from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, Witness
 from workbench.history import Event, HistoryError, Operation, pair_operations
 
 
@@ -42,6 +42,23 @@ def _op_value(op: Operation) -> Mapping[str, Any]:
 def _op_id(op: Operation) -> str | None:
     v = _op_value(op).get("op_id")
     return None if v is None else str(v)
+
+
+def _read(record: Record, excerpt: Any, note: str = "") -> Witness:
+    """A slice of the final read: never the whole record."""
+    return Witness.excerpt_of(record.op, "final read", excerpt, note)
+
+
+def _ops(ops: Sequence[Operation], role: str) -> list[Witness]:
+    return [Witness.of(op, role) for op in ops[:MAX_OPS_SHOWN]]
+
+
+def _state(record: Record, r: str) -> dict[str, Any]:
+    """A resource's final state without its (possibly long) element list."""
+    return {k: v for k, v in (record.resources.get(r) or {}).items() if k != "elements"}
+
+
+MAX_OPS_SHOWN = 20
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -140,8 +157,8 @@ class LostUpdate:
                         "lost-increments",
                         f"{r}: {_plural(lost, 'increment')} lost: final value {final}, but "
                         f"{initial} + {len(yes)} certainly applied = {low} at least",
-                        event_indices(record.op),
-                        {"resource": r, "final": final, "min": low, "max": high, "lost": lost},
+                        data={"resource": r, "final": final, "min": low, "max": high, "lost": lost},
+                        witnesses=(_read(record, {r: _state(record, r)}),),
                     )
                 )
                 out.append(
@@ -157,8 +174,8 @@ class LostUpdate:
                         f"{r}: final value {final} exceeds {initial} + every increment that may "
                         f"have happened ({len(yes)} acknowledged + {len(maybe)} indeterminate "
                         f"= {high}): {phantom} failed or never-invoked increments took effect",
-                        event_indices(record.op),
-                        {"resource": r, "final": final, "min": low, "max": high},
+                        data={"resource": r, "final": final, "min": low, "max": high},
+                        witnesses=(_read(record, {r: _state(record, r)}),),
                     )
                 )
                 out.append(f"{r}'s counter is {phantom} above every possible increment")
@@ -208,8 +225,18 @@ class LostUpdate:
                             Anomaly(
                                 "lost-element",
                                 f"{r}: element {x!r} was acknowledged but is not in the final list",
-                                event_indices(*ok_ops, record.op),
-                                {"resource": r, "element": x},
+                                data={"resource": r, "element": x},
+                                witnesses=(
+                                    *_ops(ok_ops, "acknowledged append"),
+                                    _read(
+                                        record,
+                                        {
+                                            "element": x,
+                                            "in_final_list": False,
+                                            "list_length": len(elements),
+                                        },
+                                    ),
+                                ),
                             )
                         )
             for x, n in present.items():
@@ -221,8 +248,11 @@ class LostUpdate:
                         Anomaly(
                             "unexpected-element",
                             f"{r}: element {x!r} is in the final list but was {why}",
-                            event_indices(*attempts, record.op),
-                            {"resource": r, "element": x},
+                            data={"resource": r, "element": x},
+                            witnesses=(
+                                *_ops(attempts, "failed append"),
+                                _read(record, {"element": x, "in_final_list": True}),
+                            ),
                         )
                     )
                 if n > 1:
@@ -231,8 +261,11 @@ class LostUpdate:
                         Anomaly(
                             "duplicated-element",
                             f"{r}: element {x!r} is in the final list {n} times",
-                            event_indices(*attempts, record.op),
-                            {"resource": r, "element": x, "times": n},
+                            data={"resource": r, "element": x, "times": n},
+                            witnesses=(
+                                *_ops(attempts, "append"),
+                                _read(record, {"element": x, "times_in_final_list": n}),
+                            ),
                         )
                     )
         impact["acknowledged_appends"] = total_acked
@@ -265,6 +298,10 @@ class LostUpdate:
         applied: dict[str, int] = {}
         for w in record.writes:
             applied[w.op_id] = applied.get(w.op_id, 0) + 1
+
+        def writes_of(op_id: str) -> list[dict[str, Any]]:
+            return [w.as_recorded() for w in record.writes if w.op_id == op_id][:MAX_OPS_SHOWN]
+
         by_id: dict[str, list[Operation]] = {}
         for op in ops:
             if op.f in ("incr", "append") and "op_id" in _op_value(op):
@@ -282,8 +319,11 @@ class LostUpdate:
                         "acknowledged-not-applied",
                         f"op {op_id} ({ok_ops[0].f}) was acknowledged but the resource never "
                         "accepted its write",
-                        event_indices(*ok_ops, record.op),
-                        {"op_id": op_id},
+                        data={"op_id": op_id},
+                        witnesses=(
+                            *_ops(ok_ops, "acknowledged operation"),
+                            _read(record, {"op_id": op_id, "writes_in_record": 0}),
+                        ),
                     )
                 )
             if n > 0 and all(a.type == "fail" for a in attempts):
@@ -292,8 +332,11 @@ class LostUpdate:
                     Anomaly(
                         "failed-but-applied",
                         f"op {op_id} ({attempts[0].f}) failed, yet the resource accepted its write",
-                        event_indices(*attempts, record.op),
-                        {"op_id": op_id},
+                        data={"op_id": op_id},
+                        witnesses=(
+                            *_ops(attempts, "failed operation"),
+                            _read(record, writes_of(op_id), "the write the resource accepted"),
+                        ),
                     )
                 )
             if n > 1:
@@ -302,8 +345,11 @@ class LostUpdate:
                     Anomaly(
                         "applied-twice",
                         f"the resource accepted op {op_id}'s write {n} times",
-                        event_indices(*attempts, record.op),
-                        {"op_id": op_id, "times": n},
+                        data={"op_id": op_id, "times": n},
+                        witnesses=(
+                            *_ops(attempts, "operation"),
+                            _read(record, writes_of(op_id), f"the {n} writes of op {op_id}"),
+                        ),
                     )
                 )
         impact["acknowledged_not_applied"] = len(not_applied)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from workbench.checker import Witness
 from workbench.history import Event, Operation, pair_operations
 
 KeyId = tuple[str, str]
@@ -188,3 +189,20 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 def key_name(k: KeyId) -> str:
     return f"{k[0]}/{k[1]}"
+
+
+MAX_REQUESTS_SHOWN = 20
+
+
+def request_witnesses(requests: Sequence[PayRequest], role: str) -> tuple[Witness, ...]:
+    """The requests as witnesses, each noted with its request id and answer."""
+    out = []
+    for r in requests[:MAX_REQUESTS_SHOWN]:
+        answer = str(r.status) if r.status is not None else f"{r.type} {r.error or ''}".strip()
+        out.append(Witness.of(r.op, role, f"request {r.rid}: {answer}"))
+    return tuple(out)
+
+
+def read_witness(history: Sequence[Event], f: str, role: str, excerpt: Any) -> Witness:
+    """A slice of the last ok final read ``f`` (``read-provider``, ``read-records``...)."""
+    return Witness.excerpt_of(last_ok(history, f), role, excerpt)

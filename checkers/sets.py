@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, event_indices
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, Witness
 from workbench.history import Event, Operation, pair_operations
 
 
@@ -55,8 +55,12 @@ class SetChecker:
                         Anomaly(
                             "lost",
                             f"element {element!r} was acknowledged but the final read lacks it",
-                            event_indices(*ok_ops, final),
-                            {"element": element},
+                            data={"element": element},
+                            witnesses=(
+                                *(Witness.of(a, "acknowledged add") for a in ok_ops),
+                                self._absent(final, element, len(present)),
+                            ),
+                            at=final.invoke.index,  # lost once a read that must see it began
                         )
                     )
             elif element in present:
@@ -66,8 +70,19 @@ class SetChecker:
                         Anomaly(
                             "failed-but-present",
                             f"element {element!r} is present though every add of it failed",
-                            event_indices(*attempts, final),
-                            {"element": element},
+                            data={"element": element},
+                            witnesses=(
+                                *(
+                                    Witness.of(
+                                        a,
+                                        "failed add",
+                                        str(a.completion.error if a.completion else ""),
+                                    )
+                                    for a in attempts
+                                ),
+                                self._present(final, element),
+                            ),
+                            at=max(Witness.of(final, "").indices()),
                         )
                     )
                 else:
@@ -78,11 +93,12 @@ class SetChecker:
                 Anomaly(
                     "unexpected",
                     f"element {element!r} is present but was never added",
-                    event_indices(final),
-                    {"element": element},
+                    data={"element": element},
+                    witnesses=(self._present(final, element),),
+                    at=max(Witness.of(final, "").indices()),
                 )
             )
-        parts = []
+        parts: list[str] = []
         if lost:
             parts.append(f"{lost} acknowledged elements lost")
         if unexpected:
@@ -106,3 +122,13 @@ class SetChecker:
                 "failed_but_present": failed_present,
             },
         )
+
+    @staticmethod
+    def _absent(final: Operation, element: Any, size: int) -> Witness:
+        return Witness.excerpt_of(
+            final, "final read", {"element": element, "present": False, "elements_read": size}
+        )
+
+    @staticmethod
+    def _present(final: Operation, element: Any) -> Witness:
+        return Witness.excerpt_of(final, "final read", {"element": element, "present": True})

@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Target as Target
     from workbench.api import Topology as Topology
     from workbench.api import Wait as Wait
+    from workbench.api import Witness as Witness
     from workbench.api import event_indices as event_indices
     from workbench.api import fail as fail
     from workbench.api import gen as gen

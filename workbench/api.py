@@ -31,7 +31,7 @@ The seams, one small class each: :class:`Target` (one method, ``plan``), :class:
 from __future__ import annotations
 
 from workbench import generator as gen
-from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, event_indices
+from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, Witness, event_indices
 from workbench.client import Client, Completion, MaybeApplied, NotApplied, Op, fail, info, ok
 from workbench.fault import Fault, FaultError, FaultNotHealed
 from workbench.generator import Context, Generator, Wait
@@ -70,6 +70,7 @@ __all__ = [
     "Target",
     "Topology",
     "Wait",
+    "Witness",
     "event_indices",
     "fail",
     "gen",

@@ -9,8 +9,19 @@ To add one, write a class with a ``name`` and a ``check`` method and register it
 
         def check(self, history: Sequence[Event], context: CheckContext) -> CheckResult:
             ...
-            return CheckResult(self.name, valid=not lost, kind=self.kind,
-                               summary=f"{len(lost)} acknowledged writes lost", anomalies=[...])
+            lost = Anomaly(
+                "lost-write",
+                f"write {v} was acknowledged, but the final read lacks it",
+                witnesses=(
+                    Witness.of(write_op, "acknowledged write"),
+                    Witness.excerpt_of(final_read, "final read", {"has": v, "present": False}),
+                ),
+            )
+            return CheckResult(self.name, valid=False, kind=self.kind,
+                               summary="1 acknowledged write lost", anomalies=(lost,))
+
+A checker owns how its anomalies read: the explanation, and the witnesses (operations and
+slices of final reads) that prove each one. Reports lay them out and interpret nothing else.
 """
 
 from __future__ import annotations
@@ -26,17 +37,109 @@ Kind = Literal["safety", "liveness"]
 
 
 @dataclass(frozen=True)
-class Anomaly:
-    """One thing that went wrong, with the operations behind it.
+class Witness:
+    """One piece of evidence behind an anomaly, as the checker wants it shown.
 
-    ``events`` are the history indices of the events involved (invocations and completions), so a
-    report can show them; ``data`` holds checker-specific detail (JSON-serialisable).
+    Two shapes:
+
+    - an *operation* of the history: ``invoke`` and/or ``completion`` are the history indices of
+      its invocation and completion (``Witness.of(op, role)``); a report shows it as one row of
+      an operation table, with ``note`` as the checker's reading of it;
+    - an *excerpt*: ``excerpt`` is a JSON-serialisable slice of a value (the two overlapping
+      writes of a final read, the one record that differs), never the whole of it;
+      ``invoke``/``completion`` then name the operation it was cut from, if any
+      (``Witness.excerpt_of(read, role, value)``). A report shows the excerpt, not that
+      operation's whole value.
+
+    ``role`` says what the witness proves, in the checker's words ("first holder", "second
+    holder", "duplicate charge", "culprit"); witnesses sharing a role are shown together.
+    """
+
+    role: str
+    invoke: int | None = None
+    completion: int | None = None
+    note: str = ""
+    excerpt: Any = None
+
+    @classmethod
+    def of(cls, op: Operation, role: str, note: str = "") -> Witness:
+        """The operation ``op`` as a witness."""
+        c = op.completion
+        return cls(role, op.invoke.index, None if c is None else c.index, note)
+
+    @classmethod
+    def excerpt_of(cls, op: Operation | None, role: str, excerpt: Any, note: str = "") -> Witness:
+        """A slice ``excerpt`` of ``op``'s value (``op`` None: of no one operation)."""
+        if op is None:
+            return cls(role, None, None, note, excerpt)
+        c = op.completion
+        return cls(role, op.invoke.index, None if c is None else c.index, note, excerpt)
+
+    @property
+    def is_excerpt(self) -> bool:
+        return self.excerpt is not None
+
+    def indices(self) -> tuple[int, ...]:
+        """The history indices this witness names (invocation, then completion)."""
+        return tuple(i for i in (self.invoke, self.completion) if i is not None)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.role,
+            "invoke": self.invoke,
+            "completion": self.completion,
+            "note": self.note,
+        }
+        if self.excerpt is not None:
+            out["excerpt"] = self.excerpt
+        return out
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Witness:
+        return cls(
+            role=str(d.get("role", "")),
+            invoke=_opt_index(d.get("invoke")),
+            completion=_opt_index(d.get("completion")),
+            note=str(d.get("note") or ""),
+            excerpt=d.get("excerpt"),
+        )
+
+
+def _opt_index(v: Any) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """One thing that went wrong, explained by the checker that found it.
+
+    ``explanation`` is the checker's text for it (plain words; reports print it as is).
+    ``witnesses`` are what proves it (see :class:`Witness`); ``events`` are the history indices
+    of the events involved (invocations, completions, nemesis events), for highlighting; when not
+    given, they are every index the witnesses name. ``at`` is the history index of the event by
+    which the anomaly was complete (the second write of an overlap, a duplicate's charge), so a
+    report can mark its time; when not given, the last index named by an operation witness (or,
+    without any, by ``events``). ``data`` holds checker-specific detail for machines
+    (JSON-serialisable); reports do not interpret it.
     """
 
     kind: str
     explanation: str
     events: tuple[int, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
+    witnesses: tuple[Witness, ...] = ()
+    at: int | None = None
+
+    def __post_init__(self) -> None:
+        # Frozen: derived defaults are set once, here, so every reader sees the same values.
+        if not self.events and self.witnesses:
+            named = {i for w in self.witnesses for i in w.indices()}
+            object.__setattr__(self, "events", tuple(sorted(named)))
+        if self.at is None:
+            ops = [i for w in self.witnesses if not w.is_excerpt for i in w.indices()]
+            candidates = ops or list(self.events)
+            if candidates:
+                object.__setattr__(self, "at", max(candidates))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,7 +147,22 @@ class Anomaly:
             "explanation": self.explanation,
             "events": list(self.events),
             "data": dict(self.data),
+            "witnesses": [w.to_json() for w in self.witnesses],
+            "at": self.at,
         }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Anomaly:
+        return cls(
+            kind=str(d["kind"]),
+            explanation=str(d.get("explanation", "")),
+            events=tuple(i for i in d.get("events", ()) if _opt_index(i) is not None),
+            data=d.get("data") or {},
+            witnesses=tuple(
+                Witness.from_json(w) for w in d.get("witnesses", ()) if isinstance(w, Mapping)
+            ),
+            at=_opt_index(d.get("at")),
+        )
 
 
 @dataclass(frozen=True)
@@ -83,10 +201,7 @@ class CheckResult:
             valid=d["valid"],
             kind=d.get("kind", "safety"),
             summary=d.get("summary", ""),
-            anomalies=tuple(
-                Anomaly(a["kind"], a["explanation"], tuple(a.get("events", ())), a.get("data", {}))
-                for a in d.get("anomalies", ())
-            ),
+            anomalies=tuple(Anomaly.from_json(a) for a in d.get("anomalies", ())),
             impact=d.get("impact", {}),
             stats=d.get("stats", {}),
         )

@@ -13,12 +13,14 @@ from typing import Any
 from checkers.linearizability.models import Model
 from checkers.linearizability.operations import LinOp
 from checkers.linearizability.partition import PartResult
-from workbench.checker import Anomaly
+from workbench.checker import Anomaly, Witness
 
 MAX_LISTED = 200
 """Operations listed in ``data`` (prefix and concurrent); the rest are counted, not listed."""
 MAX_WORDED = 8
 """Operations named in the text."""
+MAX_WITNESSED = 30
+"""Operations given as witnesses per role (the prefix's last ones, nearest the culprit)."""
 
 
 def describe_op(model: Model, op: LinOp) -> dict[str, Any]:
@@ -71,7 +73,9 @@ def explain(model: Model, part: PartResult, *, parts_total: int = 1) -> Anomaly:
     ``MAX_LISTED`` of its last operations) with ``prefix_length``, ``state_after_prefix`` (the
     model's words), ``concurrent`` (operations overlapping the failing one) with
     ``concurrent_count``, and ``part_size`` (operations in its part). ``events`` holds the history
-    indices of the failing operation and of the operations concurrent with it.
+    indices of the failing operation and of the operations concurrent with it; ``witnesses`` the
+    culprit, the concurrent operations and the end of the prefix, each with the model's words
+    for it, and the state after the prefix; ``at`` the culprit's last event.
     """
     res = part.result
     ops = part.ops
@@ -121,4 +125,35 @@ def explain(model: Model, part: PartResult, *, parts_total: int = 1) -> Anomaly:
         explanation=text,
         events=tuple(sorted(indices)),
         data=data,
+        witnesses=_witnesses(model, stuck, concurrent, prefix, state_words),
+        at=None if stuck is None else max(stuck.event_indices()),
     )
+
+
+def _witness(model: Model, op: LinOp, role: str) -> Witness:
+    note = model.describe_operation(op.input, op.output) + (", crashed" if op.crashed else "")
+    return Witness(role, op.invoke_index, op.complete_index, note)
+
+
+def _witnesses(
+    model: Model,
+    stuck: LinOp | None,
+    concurrent: list[LinOp],
+    prefix: list[LinOp],
+    state_words: str,
+) -> tuple[Witness, ...]:
+    """The culprit, what ran concurrently with it, the end of the prefix (in linearization
+    order) and the model's state after it; roles say how many were left out."""
+    out: list[Witness] = []
+    if stuck is not None:
+        out.append(_witness(model, stuck, "culprit: cannot be linearized"))
+    role = "concurrent with the culprit"
+    if len(concurrent) > MAX_WITNESSED:
+        role += f" ({len(concurrent) - MAX_WITNESSED:,} more not shown)"
+    out += [_witness(model, op, role) for op in concurrent[:MAX_WITNESSED]]
+    role = "end of the linearizable prefix"
+    if len(prefix) > MAX_WITNESSED:
+        role += f" ({len(prefix) - MAX_WITNESSED:,} earlier operations not shown)"
+    out += [_witness(model, op, role) for op in prefix[-MAX_WITNESSED:]]
+    out.append(Witness("state after the prefix", excerpt=state_words))
+    return tuple(out)

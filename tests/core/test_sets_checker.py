@@ -38,16 +38,26 @@ def test_lost_element_is_reported_with_its_operations() -> None:
     assert a.kind == "lost" and a.data["element"] == 2
     assert a.events == (2, 3, 4, 5)
     assert "1 acknowledged elements lost" in r.summary
+    ack, read = a.witnesses
+    assert (ack.role, ack.invoke, ack.completion) == ("acknowledged add", 2, 3)
+    assert (read.invoke, read.completion) == (4, 5)
+    assert read.excerpt == {"element": 2, "present": False, "elements_read": 1}
+    assert a.at == 4
 
 
 def test_failed_add_that_took_effect_is_an_anomaly() -> None:
     r = check(history([(1, "fail")], [1]))
     assert r.valid is False and r.anomalies[0].kind == "failed-but-present"
+    failed, read = r.anomalies[0].witnesses
+    assert (failed.role, failed.invoke, failed.completion) == ("failed add", 0, 1)
+    assert read.excerpt == {"element": 1, "present": True} and read.completion == 3
 
 
 def test_unexpected_element_is_an_anomaly() -> None:
     r = check(history([(1, "ok")], [1, 42]))
     assert r.valid is False and r.anomalies[0].kind == "unexpected"
+    (read,) = r.anomalies[0].witnesses
+    assert read.excerpt == {"element": 42, "present": True} and read.invoke == 2
 
 
 def test_no_final_read_is_unknown() -> None:

@@ -43,3 +43,6 @@ def test_corpus_verdict(path: str, model: str, expected: str) -> None:
         assert anomaly.events, "a violation names the events involved"
         assert anomaly.data["operation"] is not None
         assert "Not linearizable" in anomaly.explanation
+        culprit = [w for w in anomaly.witnesses if w.role == "culprit: cannot be linearized"]
+        assert [w.invoke for w in culprit] == [anomaly.data["operation"]["invoke_index"]]
+        assert anomaly.at == max(culprit[0].indices())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -9,7 +12,9 @@ from checkers.locks import Fencing, LockLiveness, MutexLinearizable, MutualExclu
 from checkers.lost_update import LostUpdate
 from tests.locks.histories import Sim
 from workbench.checker import CheckContext, CheckResult
-from workbench.history import Event
+from workbench.history import Event, write_history
+from workbench.report.html import render_html
+from workbench.report.model import load_run
 
 CTX = CheckContext()
 
@@ -236,3 +241,56 @@ def test_property_a_stale_write_is_always_an_overlap(
     assert results["fencing"].valid is False
     # The acknowledged "between" increment was overwritten by the stale write.
     assert results["lost-update"].valid is False
+
+
+def test_overlap_witnesses_are_the_two_holders_and_only_their_writes() -> None:
+    (a,) = MutualExclusion().check(kleppmann().final_read(), CTX).anomalies
+    roles = [(w.role, w.invoke, w.completion) for w in a.witnesses if not w.is_excerpt]
+    # worker-1's op a (events 0 -> 5) read first; b (1 -> 2) and c (3 -> 4) wrote meanwhile.
+    assert roles == [("first holder", 0, 5), ("second holder", 1, 2), ("second holder", 3, 4)]
+    (excerpt,) = [w for w in a.witnesses if w.is_excerpt]
+    assert (excerpt.invoke, excerpt.completion) == (8, 9)  # cut from the final read
+    assert [(w["op_id"], w["seq"], w["based_on"]) for w in excerpt.excerpt] == [
+        ("b", 1, 0),
+        ("c", 2, 1),
+        ("a", 3, 0),
+    ]
+    assert a.at == 5  # complete when a's write landed, not at the final read
+
+
+def test_mutual_exclusion_report_is_small_and_names_the_overlapping_writes(
+    tmp_path: Path,
+) -> None:
+    s = Sim()
+    for i in range(1500):  # a long clean run: the final read holds 1,501 writes
+        s.op(i % 4, f"o{i}", token=i + 1)
+    s.invoke(7, "incr", {"op_id": "late", "resource": "r0"})
+    stale = s.read("r0")
+    s.op(8, "intruder", writer="worker-2", token=2000)
+    s.write("late", "incr", writer="worker-1", token=1999, snapshot=stale)
+    s.complete(7, "ok", "incr")
+    events = s.final_read()
+    result = MutualExclusion().check(events, CTX)
+    assert result.valid is False
+    run = tmp_path / "run"
+    run.mkdir()
+    write_history(run / "history.jsonl", events)
+    (run / "campaign.json").write_text(json.dumps({"target": "locks", "status": "finished"}))
+    results = {"valid": False, "checkers": [result.to_json()]}
+    (run / "results.json").write_text(json.dumps(results))
+    page = render_html(load_run(run))
+    card = page[page.index('<section id="safety">') : page.index('<section id="liveness">')]
+    assert len(card) < 20_000, len(card)  # the whole final read would be ~500 kB
+    assert "first holder</h4>" in card and "second holder</h4>" in card
+    assert (
+        "&#34;op_id&#34;: &#34;intruder&#34;" in card and "&#34;op_id&#34;: &#34;late&#34;" in card
+    )
+    assert "&#34;o700&#34;" not in card  # no write from elsewhere in the record
+
+
+def test_lost_increment_witness_is_the_counter_not_the_whole_record() -> None:
+    lu = LostUpdate().check(kleppmann().final_read(), CTX)
+    (lost,) = [a for a in lu.anomalies if a.kind == "lost-increments"]
+    (read,) = lost.witnesses
+    assert (read.role, read.invoke, read.completion) == ("final read", 8, 9)
+    assert read.excerpt == {"r0": {"value": 2, "version": 4, "initial": 0}}

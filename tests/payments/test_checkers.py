@@ -109,6 +109,14 @@ def test_double_charge_reports_charges_operations_and_impact() -> None:
     pays = [e for e in events if e.f == "pay" and e.type == "invoke"]
     assert set(first.events) >= {pays[0].index, pays[1].index}
     assert len(second.data["charges"]) == 3
+    # Witnesses: the two requests that charged, and only this key's charges from the provider.
+    charged = [w for w in first.witnesses if w.role == "request charged"]
+    assert [w.invoke for w in charged] == [pays[0].index, pays[1].index]
+    (provider,) = [w for w in first.witnesses if w.is_excerpt]
+    read = next(e for e in events if e.f == "read-provider" and e.type == "ok")
+    assert provider.completion == read.index
+    assert provider.excerpt == first.data["charges"] and len(provider.excerpt) == 2
+    assert first.at == max(charged[-1].indices())
 
 
 def test_divergent_replay_and_lost_record() -> None:
@@ -183,6 +191,10 @@ def test_conservation_flags_double_debit() -> None:
     (a,) = r.anomalies
     assert a.kind == "balance-mismatch"
     assert a.data["difference_cents"] == -1000
+    balance, provider = a.witnesses
+    assert balance.excerpt == {"acct-1": a.data["balance_cents"]}
+    assert provider.excerpt == {"account": "acct-1", "charged_cents": a.data["charged_cents"]}
+    assert a.at == max(balance.indices() + provider.indices())  # once both reads returned
     assert r.summary.startswith("1 account off by $10.00")
     assert run(DoubleCharge(), events).valid is True  # the provider deduplicated
 

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from workbench.checker import Anomaly, Witness
 from workbench.history import NEMESIS, Event, pair_operations, write_history
 from workbench.report.model import (
+    EVENTS_ROLE,
+    MAX_WITNESSES,
+    AnomalyView,
     CheckerView,
     RunDirError,
     checker_view,
@@ -73,39 +77,64 @@ def test_impact_figures_read_as_plain_words() -> None:
     assert format_figure("accounts", 12345) == "12,345"
 
 
-def test_anomaly_resolves_indices_and_linearizability_lists(tmp_path: Path) -> None:
+def _resolved(anomaly: dict[str, object]) -> AnomalyView:
     events = [
         Event(0, 0, 0, "invoke", "write", 1),
         Event(1, 10, 0, "ok", "write", 1),
         Event(2, 20, 1, "invoke", "read", None),
         Event(3, 30, 1, "ok", "read", 2),
+        Event(4, 40, 2, "invoke", "read-all", None),
+        Event(5, 50_000_000, 2, "ok", "read-all", {"writes": list(range(5000))}),
     ]
     ops = pair_operations(events)
     rows = [op_row(o) for o in ops]
-    by_index = {0: 0, 1: 0, 2: 1, 3: 1}
+    by_index = {0: 0, 1: 0, 2: 1, 3: 1, 4: 2, 5: 2}
     c = checker_view(
-        {
-            "checker": "lin",
-            "valid": False,
-            "anomalies": [
-                {
-                    "kind": "nonlinearizable",
-                    "explanation": "read 2 after write 1",
-                    "events": [2, 3],
-                    "data": {"prefix": [0], "culprit": [2], "concurrent": [], "model": "register"},
-                }
-            ],
-        },
+        {"checker": "any", "valid": False, "anomalies": [anomaly]},
         rows,
         by_index,
         {e.index: e for e in events},
     )
-    a = c.anomalies[0]
-    assert [r.f for r in a.ops] == ["read"]
-    assert [r.value for r in a.lin["culprit"]] == [2]
-    assert [r.invoke_value for r in a.lin["prefix"]] == [1]
-    assert a.lin["concurrent"] == []
-    assert a.data == {"model": "register"}
+    return c.anomalies[0]
+
+
+def test_anomaly_is_laid_out_from_its_witnesses_whatever_its_data_holds() -> None:
+    anomaly = Anomaly(
+        "stale-read",
+        "read 2 after write 1",
+        data={"prefix": [0], "culprit": [2], "model": "register"},  # not decoded
+        witnesses=(
+            Witness("the write", 0, 1, "write 1"),
+            Witness("the read", 2, 3, "read 2"),
+            Witness("final read", 4, 5, excerpt=[1, 2]),
+        ),
+    )
+    a = _resolved(anomaly.to_json())
+    assert [g.role for g in a.groups] == ["the write", "the read", "final read"]
+    write, read, final = a.groups
+    assert [(r.f, r.invoke_value, r.note) for r in write.rows] == [("write", 1, "write 1")]
+    assert [(r.f, r.value, r.note) for r in read.rows] == [("read", 2, "read 2")]
+    # The final read is shown as the slice the checker cut, never as its whole value.
+    assert final.rows == []
+    (x,) = final.excerpts
+    assert x.value == [1, 2] and x.source is not None and x.source.f == "read-all"
+    assert a.data == anomaly.data
+    # Complete when the read returned (the last operation witness), not at the final read.
+    assert a.at_s == 30 / 1e9
+    assert {r.f for r in a.ops} == {"write", "read", "read-all"}
+
+
+def test_anomaly_without_witnesses_shows_its_events() -> None:
+    a = _resolved({"kind": "old", "explanation": "x", "events": [2, 3], "data": {}})
+    assert [(g.role, [r.f for r in g.rows]) for g in a.groups] == [(EVENTS_ROLE, ["read"])]
+    assert a.at_s == 30 / 1e9
+
+
+def test_a_checkers_many_witnesses_are_capped_and_counted() -> None:
+    many = [Witness("write", 4, 5, excerpt=n).to_json() for n in range(MAX_WITNESSES + 7)]
+    a = _resolved({"kind": "k", "explanation": "x", "witnesses": many})
+    assert a.witnesses_elided == 7
+    assert [x.value for x in a.groups[0].excerpts] == list(range(MAX_WITNESSES))
 
 
 def test_load_run_rejects_missing_or_malformed_dirs(tmp_path: Path) -> None:

@@ -46,17 +46,23 @@ def test_report_states_impact_and_shows_the_anomalous_operations(bad_run: Path) 
             shown = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
             assert str(markupsafe.escape(shown)) in page
     assert first["explanation"].split(" Memo")[0] in page
-    # Linearizability explanation: culprit, concurrent and prefix tables.
-    assert "Culprit: cannot be linearized" in page
-    assert "Concurrent with the culprit" in page
-    assert "End of the linearizable prefix" in page
-    assert "38 earlier operations not shown" in page
+    # The checker's witnesses, under the roles it gave them.
+    assert "first charge</h4>" in page and "duplicate charge</h4>" in page
+    assert "culprit: cannot be linearized</h4>" in page
+    assert "concurrent with the culprit</h4>" in page
+    assert "end of the linearizable prefix (38 earlier operations not shown)</h4>" in page
+    assert "state after the prefix</h4>" in page and "balance 1200" in page
     # Plots: latency, throughput, availability as inline SVG, fault labels drawn in them.
     assert page.count("<svg") == 3
     for key in ("latency", "throughput", "availability"):
         assert f'id="plot-{key}"' in page
     latency_svg = page[page.index('id="plot-latency"') : page.index('id="plot-throughput"')]
     assert "partition" in latency_svg and "clock-skew" in latency_svg
+    # Each timed anomaly (4 duplicate charges, 1 linearizability) is marked on every plot.
+    for key in ("latency", "throughput", "availability"):
+        marks = re.search(rf'<g id="anomaly-marks-{key}">(.*?)</g>', page, re.S)
+        assert marks and marks.group(1).count("<use") == 5, key
+    assert "anomaly (5)" in latency_svg
     # Fault bands on the timeline, and every operation in its data.
     data = _timeline_data(page)
     faults = data["faults"]

@@ -59,12 +59,23 @@ def _is_nested(value: Any) -> bool:
 
 def _time_span(a: AnomalyView) -> tuple[float, float] | None:
     """(first start, last end) of the anomaly's operations, for "show on timeline"."""
-    rows = [*a.ops, *(r for rows in a.lin.values() for r in rows)]
-    starts = [r.start_s for r in rows if r.index >= 0]
-    if not starts:
+    if not a.ops:
         return None
-    ends = [r.end_s if r.end_s is not None else r.start_s for r in rows if r.index >= 0]
-    return min(starts), max(ends)
+    ends = [r.end_s if r.end_s is not None else r.start_s for r in a.ops]
+    return min(r.start_s for r in a.ops), max(ends)
+
+
+#: Values longer than this (as compact JSON) collapse behind an expander.
+LARGE_VALUE_CHARS = 300
+
+
+def _is_large(value: Any) -> bool:
+    return len(json_text(value)) > LARGE_VALUE_CHARS
+
+
+def _preview(value: Any) -> str:
+    """The first characters of a large value, for its expander's label."""
+    return json_text(value)[:120] + "…"
 
 
 def _version() -> str:
@@ -89,6 +100,8 @@ def environment() -> jinja2.Environment:
     env.filters["j"] = json_text
     env.filters["jpretty"] = _pretty
     env.tests["is_nested"] = _is_nested
+    env.tests["large"] = _is_large
+    env.filters["preview"] = _preview
     env.globals.update(vclass=verdict_class, vword=verdict_word, time_span=_time_span)
     return env
 

@@ -3,7 +3,8 @@
 A run directory holds ``history.jsonl``, ``campaign.json``, ``results.json`` (absent while a
 run is going or after a crash) and ``logs/*.log``. :func:`load_run` reads them once and returns a
 :class:`RunView`: operations paired, fault windows built from nemesis events, each checker's
-anomalies resolved to the operations behind them, and the headline that states the impact.
+anomalies laid out from the witnesses its checker gave (operations looked up by index,
+excerpts), and the headline that states the impact. No checker-specific key is decoded.
 
 Nothing here formats HTML: values stay Python objects and each renderer escapes them.
 """
@@ -17,13 +18,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from workbench.checker import Anomaly, Witness
 from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
 
 #: Anomalies rendered in full per checker; the rest are counted and left to ``results.json``,
 #: so that a checker reporting ten thousand anomalies does not make a 100 MB page.
 MAX_DETAILED_ANOMALIES = 100
-#: Operations shown from a linearizability prefix (the last ones, nearest the culprit).
-MAX_PREFIX_OPS = 30
+#: Witnesses shown per anomaly; a checker naming more has the rest counted.
+MAX_WITNESSES = 200
+#: Role of the operations of an anomaly that gives ``events`` but no witnesses (older results).
+EVENTS_ROLE = "operations involved"
 
 Verdict = bool | str  # True, False or "unknown"
 
@@ -76,23 +80,43 @@ class FaultMark:
 
 
 @dataclass(frozen=True)
+class Excerpt:
+    """A slice of a value a checker cut out as evidence; ``source`` is the operation it was cut
+    from (None when the checker named none, or it is not in the history)."""
+
+    note: str
+    value: Any
+    source: OpRow | None
+
+
+@dataclass(frozen=True)
+class WitnessGroup:
+    """The witnesses of one role, in the checker's order: ``rows`` are operations (each row's
+    ``note`` is the witness's note), ``excerpts`` slices of values."""
+
+    role: str
+    rows: list[OpRow]
+    excerpts: list[Excerpt]
+
+
+@dataclass(frozen=True)
 class AnomalyView:
-    """An anomaly with its history indices resolved: ``ops`` are the client operations involved,
-    ``nemesis`` any fault events it names; ``lin`` maps "culprit"/"concurrent"/"prefix" to
-    operations when the checker gave a linearizability explanation (the culprit may be given as
-    ``data["operation"]``, as checkers.linearizability does); ``prefix_elided`` and
-    ``concurrent_elided`` count operations left out, ``lin_state`` is the model state after the
-    prefix (or ""); ``data`` is the rest of the checker's detail."""
+    """An anomaly resolved against the history, laid out as its checker gave it.
+
+    ``groups`` are its witnesses by role (first appearance order); ``witnesses_elided`` counts
+    those left out beyond :data:`MAX_WITNESSES`. ``ops`` are every client operation named
+    (witnesses and ``events``), for highlighting; ``nemesis`` the fault events in ``events``.
+    ``at_s`` is when the anomaly was complete (seconds), or None. ``data`` is the checker's
+    machine detail, shown as is."""
 
     kind: str
     explanation: str
     ops: list[OpRow]
     nemesis: list[FaultMark]
-    lin: dict[str, list[OpRow]]
-    prefix_elided: int
+    groups: list[WitnessGroup]
     data: Mapping[str, Any]
-    concurrent_elided: int = 0
-    lin_state: str = ""
+    at_s: float | None = None
+    witnesses_elided: int = 0
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,18 @@ class RunView:
     @property
     def verdict_word(self) -> str:
         return "NO RESULTS" if self.verdict is None else verdict_word(self.verdict)
+
+    @property
+    def anomaly_marks(self) -> list[tuple[float, str, str]]:
+        """(seconds, checker, anomaly kind) of every detailed anomaly with a known time, in time
+        order: the plots mark them."""
+        marks = [
+            (a.at_s, c.name, a.kind)
+            for c in self.checkers
+            for a in c.anomalies
+            if a.at_s is not None
+        ]
+        return sorted(marks)
 
     @property
     def classname(self) -> str:
@@ -374,65 +410,35 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _resolve(
-    refs: Any,
+def _row_of(
+    invoke: int | None,
+    completion: int | None,
     rows: Sequence[OpRow],
     by_index: Mapping[int, int],
-) -> list[OpRow]:
-    """Turns history indices or op-like dicts into rows, each operation once.
-
-    A dict names its operation by ``index`` or ``invoke_index`` (checkers.linearizability's
-    ``describe_op``); its ``description`` becomes the row's note. A dict naming no known
-    operation is shown as the checker described it.
-    """
-    out: list[OpRow] = []
-    seen: set[int] = set()
-    if refs is None:
-        return out
-    if not isinstance(refs, list | tuple):
-        refs = [refs]
-    for ref in refs:
-        n: int | None = None
-        note = ""
-        if _int(ref) is not None:
-            n = by_index.get(ref)
-        elif isinstance(ref, Mapping):
-            idx = _int(ref.get("index"))
-            idx = idx if idx is not None else _int(ref.get("invoke_index"))
-            n = by_index.get(idx) if idx is not None else None
-            note = str(ref.get("description") or "")
-            if n is None:
-                out.append(_row_from_mapping(ref))
-                continue
-        if n is not None and n not in seen:
-            seen.add(n)
-            out.append(replace(rows[n], note=note) if note else rows[n])
-    return out
+) -> OpRow | None:
+    for i in (invoke, completion):
+        if i is not None and i in by_index:
+            return rows[by_index[i]]
+    return None
 
 
-def _row_from_mapping(m: Mapping[str, Any]) -> OpRow:
-    def secs_of(*keys: str) -> float | None:
-        for key in keys:
-            v = m.get(key)
-            if isinstance(v, int | float) and not isinstance(v, bool):
-                return float(v) / 1e9
-        return None
-
-    idx = _int(m.get("index"))
-    idx = idx if idx is not None else _int(m.get("invoke_index"))
-    return OpRow(
-        index=idx if idx is not None else -1,
-        completion_index=_int(m.get("complete_index")),
-        process=str(m.get("process", "?")),
-        f=str(m.get("f", "?")),
-        type=str(m.get("type", "info" if m.get("crashed") else "?")),
-        invoke_value=m.get("value"),
-        value=None,
-        error=m.get("error"),
-        start_s=secs_of("time", "call") or 0.0,
-        end_s=secs_of("return"),
-        note=str(m.get("description") or ""),
-    )
+def witness_groups(
+    witnesses: Sequence[Witness], rows: Sequence[OpRow], by_index: Mapping[int, int]
+) -> list[WitnessGroup]:
+    """Groups witnesses by role; an operation witness naming no known operation is dropped
+    (a history cut short), and one already in its group is not repeated; an excerpt is kept
+    whatever its source."""
+    groups: dict[str, WitnessGroup] = {}
+    shown: set[tuple[str, int]] = set()
+    for w in witnesses:
+        g = groups.setdefault(w.role, WitnessGroup(w.role, [], []))
+        row = _row_of(w.invoke, w.completion, rows, by_index)
+        if w.is_excerpt:
+            g.excerpts.append(Excerpt(w.note, w.excerpt, row))
+        elif row is not None and (w.role, row.index) not in shown:
+            shown.add((w.role, row.index))
+            g.rows.append(replace(row, note=w.note) if w.note else row)
+    return [g for g in groups.values() if g.rows or g.excerpts]
 
 
 def anomaly_view(
@@ -441,53 +447,41 @@ def anomaly_view(
     by_index: Mapping[int, int],
     event_at: Mapping[int, Event],
 ) -> AnomalyView:
-    indices = [i for i in a.get("events", ()) if isinstance(i, int) and not isinstance(i, bool)]
-    ops = _resolve(indices, rows, by_index)
+    """Resolves one ``Anomaly.to_json()`` dict. Only the generic fields are read: an anomaly
+    without witnesses (results written before them) shows its ``events`` as one group."""
+    try:
+        anomaly = Anomaly.from_json({"kind": "anomaly", **a})
+    except (TypeError, ValueError, KeyError, AttributeError):
+        anomaly = Anomaly(str(a.get("kind", "anomaly")), str(a.get("explanation", "")))
+    witnesses = list(anomaly.witnesses)
+    elided = max(0, len(witnesses) - MAX_WITNESSES)
+    witnesses = witnesses[:MAX_WITNESSES]
+    if not witnesses:
+        witnesses = [Witness(EVENTS_ROLE, i) for i in anomaly.events]
+    groups = witness_groups(witnesses, rows, by_index)
+    named = sorted({*anomaly.events, *(i for w in witnesses for i in w.indices())})
+    ops: list[OpRow] = []
+    seen: set[int] = set()
     nemesis = []
-    for i in indices:
+    for i in named:
+        n = by_index.get(i)
+        if n is not None and n not in seen:
+            seen.add(n)
+            ops.append(rows[n])
         e = event_at.get(i)
-        if e is not None and not e.is_client:
+        if i in anomaly.events and e is not None and not e.is_client:
             v = e.value if isinstance(e.value, Mapping) else {}
             nemesis.append(FaultMark(str(v.get("fault", e.f)), e.f, secs(e.time), e.value))
-    data = a.get("data") or {}
-    data = data if isinstance(data, Mapping) else {}
-    lin: dict[str, list[OpRow]] = {}
-    used: set[str] = set()
-    # checkers.linearizability names the culprit "operation"; accept "culprit" as well.
-    culprit_key = "culprit" if "culprit" in data else "operation" if "prefix" in data else None
-    if culprit_key is not None and data.get(culprit_key) is not None:
-        lin["culprit"] = _resolve(data[culprit_key], rows, by_index)
-        used.add(culprit_key)
-    prefix_elided = concurrent_elided = 0
-    if "concurrent" in data:
-        lin["concurrent"] = _resolve(data["concurrent"], rows, by_index)
-        used |= {"concurrent", "concurrent_count"}
-        total = _int(data.get("concurrent_count"))
-        concurrent_elided = max(0, (total or 0) - len(lin["concurrent"]))
-    if "prefix" in data:
-        prefix = _resolve(data["prefix"], rows, by_index)
-        used |= {"prefix", "prefix_length"}
-        total = _int(data.get("prefix_length"))
-        prefix_elided = max(0, (total or 0) - len(prefix))
-        if len(prefix) > MAX_PREFIX_OPS:
-            prefix_elided += len(prefix) - MAX_PREFIX_OPS
-            prefix = prefix[-MAX_PREFIX_OPS:]
-        lin["prefix"] = prefix
-    state = ""
-    if lin and "state_after_prefix" in data:
-        state = str(data["state_after_prefix"])
-        used.add("state_after_prefix")
-    rest = {k: v for k, v in data.items() if k not in used}
+    at = event_at.get(anomaly.at) if anomaly.at is not None else None
     return AnomalyView(
-        kind=str(a.get("kind", "anomaly")),
-        explanation=str(a.get("explanation", "")),
+        kind=anomaly.kind,
+        explanation=anomaly.explanation,
         ops=ops,
         nemesis=nemesis,
-        lin=lin,
-        prefix_elided=prefix_elided,
-        data=rest,
-        concurrent_elided=concurrent_elided,
-        lin_state=state,
+        groups=groups,
+        data=anomaly.data if isinstance(anomaly.data, Mapping) else {},
+        at_s=None if at is None else secs(at.time),
+        witnesses_elided=elided,
     )
 
 

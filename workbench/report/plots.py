@@ -110,6 +110,33 @@ def _shade_faults(ax: Axes, view: RunView, colors: dict[str, str]) -> list[Artis
     return handles
 
 
+ANOMALY_COLOR = "#c92a2a"
+
+
+def _mark_anomalies(ax: Axes, view: RunView, key: str) -> list[Artist]:
+    """A red triangle along the top edge at each anomaly's time (when it was complete);
+    returns the legend handle, or nothing when no anomaly has a time. The markers sit in the
+    SVG group ``anomaly-marks-<key>``."""
+    times = [t for t, _, _ in view.anomaly_marks]
+    if not times:
+        return []
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.plot(
+        times,
+        [1.0] * len(times),
+        transform=trans,
+        ls="none",
+        marker="v",
+        ms=6,
+        color=ANOMALY_COLOR,
+        clip_on=False,
+        zorder=4,
+        gid=f"anomaly-marks-{key}",  # one id per plot: the page holds all three
+    )
+    n = len(times)
+    return [Line2D([], [], ls="none", marker="v", color=ANOMALY_COLOR, label=f"anomaly ({n:,})")]
+
+
 def _svg(fig: Figure, salt: str) -> str:
     """Serialises a figure as inline SVG. A distinct hash salt per plot keeps matplotlib's
     generated ids (clip paths, markers) unique when several SVGs share one HTML page."""
@@ -179,6 +206,7 @@ def latency_plot(view: RunView, colors: dict[str, str]) -> Plot:
             ax.scatter(x, y, s=4, lw=0, color=TYPE_COLORS[t], alpha=0.6, rasterized=True, zorder=2)
             handles.append(Patch(color=TYPE_COLORS[t], label=f"{t} ({len(rows):,})"))
         handles += _shade_faults(ax, view, colors)
+        handles += _mark_anomalies(ax, view, "latency")
         _legend(ax, handles)
         svg = _svg(fig, "latency")
     caption = "Each dot is one operation: x = invocation time, y = time to complete."
@@ -221,6 +249,7 @@ def throughput_plot(view: RunView, colors: dict[str, str]) -> Plot:
             handles.append(Patch(color=TYPE_COLORS[t], label=t))
         ax.set_ylim(bottom=0)
         handles += _shade_faults(ax, view, colors)
+        handles += _mark_anomalies(ax, view, "throughput")
         _legend(ax, handles)
         svg = _svg(fig, "throughput")
     return Plot("throughput", "Throughput", svg, "Operations completed per second, by outcome.")
@@ -260,6 +289,7 @@ def availability_plot(view: RunView, colors: dict[str, str]) -> Plot:
         ax.set_ylim(-3, 103)
         handles: list[Artist] = [Patch(color=TYPE_COLORS["ok"], label="ok / completed")]
         handles += _shade_faults(ax, view, colors)
+        handles += _mark_anomalies(ax, view, "availability")
         _legend(ax, handles)
         svg = _svg(fig, "availability")
     finite = share[np.isfinite(share)]

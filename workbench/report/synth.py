@@ -143,6 +143,14 @@ def synthesize_run(
                 out.append(o.done_index)
         return sorted(out)
 
+    def witness(o: _Op, role: str, note: str = "") -> dict[str, Any]:
+        # The shape of workbench.checker.Witness.to_json().
+        done = o.done_index if o.done_index >= 0 else None
+        return {"role": role, "invoke": o.inv_index, "completion": done, "note": note}
+
+    def at(o: _Op) -> int:
+        return o.done_index if o.done_index >= 0 else o.inv_index
+
     ok_charges = [o for o in ops if o.f == "charge" and o.type == "ok"]
     reads = [o for o in ops if o.f == "read" and o.type == "ok"]
     checkers: list[dict[str, Any]] = []
@@ -161,10 +169,16 @@ def synthesize_run(
                     "explanation": expl,
                     "events": idx(a, b),
                     "data": {"key": a.value["key"], "amount_cents": a.value["amount_cents"]},
+                    "witnesses": [
+                        witness(a, "first charge"),
+                        witness(b, "duplicate charge", "the retry, acknowledged as new"),
+                    ],
+                    "at": at(b),
                 }
             )
         if victims:
             dup[0]["events"] = sorted({*dup[0]["events"], *idx(victims[0])})
+            dup[0]["witnesses"].append(witness(victims[0], "memo", hostile or ""))
             dup[0]["explanation"] += f" Memo was {hostile}"
         checkers.append(
             {
@@ -179,18 +193,8 @@ def synthesize_run(
         )
         culprit, conc, prefix = reads[5], reads[3:5], reads[:3]
 
-        def describe(o: _Op) -> dict[str, Any]:
-            # The shape of checkers.linearizability.explain.describe_op.
-            return {
-                "process": o.process,
-                "f": o.f,
-                "description": f"read account {o.value['account']} -> {o.result}",
-                "invoke_index": o.inv_index,
-                "complete_index": o.done_index if o.done_index >= 0 else None,
-                "call": o.start,
-                "return": o.end,
-                "crashed": o.end is None,
-            }
+        def describe(o: _Op) -> str:
+            return f"read account {o.value['account']} -> {o.result}"
 
         checkers.append(
             {
@@ -207,16 +211,23 @@ def synthesize_run(
                             "The longest linearizable prefix found has 41 of the 52 operations."
                         ),
                         "events": idx(culprit, *conc),
-                        "data": {
-                            "operation": describe(culprit),
-                            "prefix_length": 41,
-                            "prefix": [describe(o) for o in prefix],
-                            "state_after_prefix": "balance 1200",
-                            "concurrent_count": len(conc),
-                            "concurrent": [describe(o) for o in conc],
-                            "part_size": 52,
-                            "parts_total": 1,
-                        },
+                        "data": {"prefix_length": 41, "part_size": 52, "parts_total": 1},
+                        # The roles checkers.linearizability.explain gives.
+                        "witnesses": [
+                            witness(culprit, "culprit: cannot be linearized", describe(culprit)),
+                            *(witness(o, "concurrent with the culprit", describe(o)) for o in conc),
+                            *(
+                                witness(
+                                    o,
+                                    "end of the linearizable prefix (38 earlier operations "
+                                    "not shown)",
+                                    describe(o),
+                                )
+                                for o in prefix
+                            ),
+                            {"role": "state after the prefix", "excerpt": "balance 1200"},
+                        ],
+                        "at": at(culprit),
                     }
                 ],
                 "impact": {"stale_reads": 1},

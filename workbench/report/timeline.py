@@ -78,7 +78,7 @@ def timeline_data(view: RunView, fault_colors: Mapping[str, str]) -> dict[str, A
     highlighted: set[int] = set()
     for c in view.checkers:
         for a in c.anomalies:
-            for r in [*a.ops, *(r for rows in a.lin.values() for r in rows)]:
+            for r in a.ops:
                 if r.index in ordinal:
                     highlighted.add(ordinal[r.index])
     return {
