@@ -53,7 +53,7 @@ def run(tmp_path: Path, gen: Generator, workers: int = 1) -> list[Any]:
                 make_client=ScriptedClient,
                 workers=workers,
                 op_timeout=0.2,
-                rng=random.Random(0),
+                seed=0,
             )
             await pool.open()
             await pool.run(gen)
