@@ -338,13 +338,7 @@ def event_to_edn(e: Event, *, split_key: bool = True) -> str:
         f":f {_edn_key(e.f)}",
     ]
     value = e.value
-    # An extra field called "key" would be written twice and win over the split one on reading.
-    if (
-        split_key
-        and isinstance(value, dict)
-        and set(value) == {"key", "value"}
-        and "key" not in e.extra
-    ):
+    if split_key and isinstance(value, dict) and set(value) == {"key", "value"}:
         fields.append(f":key {_edn_value(value['key'])}")
         value = value["value"]
     fields.append(f":value {_edn_value(value)}")
