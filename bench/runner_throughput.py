@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import socket
 import statistics
 import subprocess
@@ -130,7 +129,7 @@ async def one_round(
         make_client=CLIENTS[client],
         workers=workers,
         op_timeout=5,
-        rng=random.Random(0),
+        seed=0,
     )
     await pool.open()
     t0 = time.monotonic()

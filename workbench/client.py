@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from workbench.history import RESERVED_FIELDS, refuse_reserved
 from workbench.runtime.cluster import Cluster
 
 CompletionType = Literal["ok", "fail", "info"]
@@ -33,30 +34,47 @@ class MaybeApplied(Exception):
 @dataclass(frozen=True)
 class Op:
     """An operation to invoke: ``f`` names it, ``value`` is its argument (JSON-serialisable).
-    ``extra`` fields are recorded on the invocation event beside ``value``."""
+    ``extra`` fields are recorded on the invocation event beside ``value``; one named like the
+    event's own keys (``index``, ``time``, ``process``, ``type``, ``f``, ``value``, ``error``)
+    raises :class:`workbench.history.ReservedFieldError` here."""
 
     f: str
     value: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.extra and not RESERVED_FIELDS.isdisjoint(self.extra):
+            refuse_reserved(self.extra, f"Op({self.f!r})")
+
 
 @dataclass(frozen=True)
 class Completion:
+    """How an operation ended. ``extra`` fields are recorded on the completion event; one named
+    like the event's own keys raises :class:`workbench.history.ReservedFieldError` here, so
+    ``ok(v, time=7)`` fails in the client that wrote it rather than rewriting the history."""
+
     type: CompletionType
     value: Any = None
     error: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.extra and not RESERVED_FIELDS.isdisjoint(self.extra):
+            refuse_reserved(self.extra, f"{self.type}()")
+
 
 def ok(value: Any = None, **extra: Any) -> Completion:
+    """The operation took effect; ``value`` is its result (a read's answer)."""
     return Completion("ok", value, None, extra)
 
 
 def fail(error: Any, value: Any = None, **extra: Any) -> Completion:
+    """The operation certainly had no effect; ``error`` says why."""
     return Completion("fail", value, error, extra)
 
 
 def info(error: Any, value: Any = None, **extra: Any) -> Completion:
+    """The outcome is unknown (the operation may take effect at any later time)."""
     return Completion("info", value, error, extra)
 
 

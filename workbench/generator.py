@@ -7,8 +7,12 @@ A generator is asked by a free worker for its next step and told how each operat
 
 ``Wait(until)`` means "nothing for this worker yet; ask again at ``until`` seconds (or as soon as
 any operation completes when ``until`` is None)". Generators are stateful objects; build a fresh
-one per campaign. All randomness comes from ``ctx.rng``, one ``random.Random(seed)`` per campaign,
-so the same seed gives the same sequence of operations.
+one per campaign. All randomness comes from ``ctx.rng``: the asking worker's own stream, derived
+from the campaign's seed (one per worker and phase, see :mod:`workbench.workers`), so the same
+seed gives each worker the same sequence of draws however the workers' operations interleave.
+A generator whose choices depend only on ``ctx`` (``from_fn``, ``mix``, ``each_worker``) gives
+each worker the same operations for the same seed; one shared by workers (``seq``) hands its
+next operation to whichever worker asks first.
 
 Combinators: :func:`from_fn`, :func:`once`, :func:`seq`, :func:`mix`, :func:`stagger`,
 :func:`limit`, :func:`time_limit`, :func:`phases`, :func:`each_worker`, :func:`until_ok`,
@@ -36,7 +40,8 @@ Step = Op | Wait | None
 
 @dataclass
 class Context:
-    """What a generator may know when asked: ``time`` is seconds since the campaign started."""
+    """What a generator may know when asked: ``time`` is seconds since the campaign started;
+    ``rng`` is the asking worker's own random stream (draw from nothing else)."""
 
     time: float
     worker: int

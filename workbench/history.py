@@ -10,6 +10,12 @@ An event is one line of ``history.jsonl``::
 so the process that issued it is retired (its worker continues as ``process + workers``).
 Fault events use process ``"nemesis"``; ``time`` is nanoseconds since the campaign started, from
 a monotonic clock; ``index`` is dense and increasing from 0.
+
+The seven keys above are the event's own (:data:`RESERVED_FIELDS`): an extra field of that name
+is refused where it is made (:class:`workbench.client.Op`, ``ok()`` / ``fail()`` / ``info()``,
+the writer), never written over the event's own. A reader refuses a file whose indices are not
+integers, repeat or go backwards: checkers name operations by index, so such a file is bad
+data, not a history (the CLI's exit 65).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -29,6 +35,7 @@ NEMESIS = "nemesis"
 Process = int | str
 
 _CORE_FIELDS = ("index", "time", "process", "type", "f", "value", "error")
+RESERVED_FIELDS: frozenset[str] = frozenset(_CORE_FIELDS)
 # One encoder for every line: json.dumps(..., default=str) builds a new encoder per call, which
 # was half the cost of recording an event.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=False)
@@ -36,6 +43,49 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, ensure_ascii=Fal
 
 class HistoryError(ValueError):
     """A history file that cannot be read; the message names the file, the line and the cause."""
+
+
+class ReservedFieldError(ValueError):
+    """An extra field named like one of the event's own keys (:data:`RESERVED_FIELDS`)."""
+
+
+def refuse_reserved(extra: Mapping[str, Any], where: str) -> None:
+    """Raises :class:`ReservedFieldError` naming every extra key that is one of the event's
+    own; ``where`` says what carried it (``"ok()"``, ``"Op('read')"``)."""
+    clash = [k for k in _CORE_FIELDS if k in extra]
+    if clash:
+        names = ", ".join(repr(k) for k in clash)
+        what = f"extra field {names} is one" if len(clash) == 1 else f"extra fields {names} are"
+        raise ReservedFieldError(
+            f"{where}: {what} of the history event's own keys ({', '.join(_CORE_FIELDS)}), "
+            "set by the harness; give it another name or put it inside the value"
+        )
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+class IndexOrder:
+    """Checks, event by event, that indices are integers and strictly increasing.
+
+    ``see(index, where)`` returns the problem (``"index 3 repeats that of line 2"``) or None;
+    ``where`` names the event for later messages (``"line 2"``)."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._last_where = ""
+
+    def see(self, index: object, where: str) -> str | None:
+        if not isinstance(index, int) or isinstance(index, bool):
+            return f"index {index!r} is not an integer"
+        last = self._last
+        if last is not None and index <= last:
+            if index == last:
+                return f"index {index} repeats that of {self._last_where}"
+            return f"index {index} goes backwards ({self._last_where} has {last})"
+        self._last, self._last_where = index, where
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +100,10 @@ class Event:
     value: Any = None
     error: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.extra and not RESERVED_FIELDS.isdisjoint(self.extra):
+            refuse_reserved(self.extra, f"Event at index {self.index}")
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -72,10 +126,13 @@ class Event:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
         if data["type"] not in EVENT_TYPES:
             raise ValueError(f"type {data['type']!r} is not one of invoke/ok/fail/info")
+        for k in ("index", "time"):
+            if not _is_int(data[k]):
+                raise ValueError(f"{k} {data[k]!r} is not an integer")
         extra = {k: v for k, v in data.items() if k not in _CORE_FIELDS}
         return cls(
-            index=int(data["index"]),
-            time=int(data["time"]),
+            index=data["index"],
+            time=data["time"],
             process=data["process"],
             type=data["type"],
             f=str(data["f"]),
@@ -148,9 +205,14 @@ class HistoryWriter:
         **extra: Any,
     ) -> tuple[int, int]:
         """Records an event now; returns its ``(index, time)``. The workers' hot path: it skips
-        building an :class:`Event` (a third of the cost of recording one)."""
+        building an :class:`Event` (a third of the cost of recording one).
+
+        Raises :class:`ReservedFieldError` for an extra field named like one of the event's own
+        (``time=``, ``index=``): the writer sets those."""
         if type not in EVENT_TYPES:
             raise ValueError(f"event type {type!r} is not one of invoke/ok/fail/info")
+        if extra and not RESERVED_FIELDS.isdisjoint(extra):
+            refuse_reserved(extra, f"{type} event of process {process!r}")
         with self._lock:
             if self._closed.is_set():
                 raise RuntimeError(f"history {self.path} is closed")
@@ -222,8 +284,10 @@ class LoadedHistory:
 
 
 def read_history(path: str | os.PathLike[str]) -> LoadedHistory:
-    """Reads a ``history.jsonl``. A torn *last* line is dropped and reported; a bad line anywhere
-    else raises :class:`HistoryError` naming the line."""
+    """Reads a ``history.jsonl``. A torn *last* line (JSON cut short, no newline after it) is
+    dropped and reported; a bad line anywhere else raises :class:`HistoryError` naming the line:
+    not a JSON object, a missing field, an unknown type, or an index that is not an integer or
+    does not increase (``h.jsonl:7: index 5 repeats that of line 6``)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -237,27 +301,50 @@ def read_history(path: str | os.PathLike[str]) -> LoadedHistory:
         lines.pop()
     events: list[Event] = []
     torn: int | None = None
+    order = IndexOrder()
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            events.append(Event.from_json(data))
-        except (ValueError, TypeError) as e:
+        except ValueError as e:
+            # Only JSON cut short is a torn line: a whole object with bad fields is bad data.
             if n == len(lines) and not ends_clean:
                 torn = n
                 break
             raise HistoryError(f"{p}:{n}: not a history event ({e})") from None
+        try:
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            event = Event.from_json(data)
+        except (ValueError, TypeError) as e:
+            raise HistoryError(f"{p}:{n}: not a history event ({e})") from None
+        problem = order.see(event.index, f"line {n}")
+        if problem is not None:
+            raise HistoryError(f"{p}:{n}: {problem}")
+        events.append(event)
     return LoadedHistory(events, torn)
 
 
 def write_history(path: str | os.PathLike[str], events: Iterable[Event]) -> None:
-    """Writes events to a ``history.jsonl`` file in one go (for imports and tests)."""
+    """Writes events to a ``history.jsonl`` file in one go (for imports and tests). Raises
+    :class:`HistoryError` (before writing anything) when indices are not strictly increasing,
+    so it never writes a file :func:`read_history` would refuse; :func:`reindex` renumbers."""
+    events = list(events)
+    check_indices(events, str(path))
     with open(path, "w", encoding="utf-8") as fh:
         for e in events:
             fh.write(_ENCODER.encode(e.to_json()) + "\n")
+
+
+def check_indices(events: Iterable[Event], source: str) -> None:
+    """Raises :class:`HistoryError` (``source: event 4: index 2 repeats that of event 3``) when
+    the events' indices are not integers or not strictly increasing."""
+    order = IndexOrder()
+    for n, e in enumerate(events, start=1):
+        problem = order.see(e.index, f"event {n}")
+        if problem is not None:
+            raise HistoryError(f"{source}: event {n}: {problem}")
 
 
 def reindex(events: Iterable[Event]) -> list[Event]:

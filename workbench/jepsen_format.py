@@ -27,7 +27,7 @@ from typing import IO, Any, Literal
 
 import edn_format
 
-from workbench.history import EVENT_TYPES, Event, HistoryError, read_history
+from workbench.history import EVENT_TYPES, Event, HistoryError, IndexOrder, read_history
 
 Format = Literal["jsonl", "edn", "jepsen-log"]
 FORMATS: tuple[str, ...] = ("auto", "jsonl", "edn", "jepsen-log")
@@ -224,12 +224,18 @@ def parse_edn(text: str, source: str = "<edn>") -> list[Event]:
         where = f":{e.line}" if e.line else ""
         raise HistoryError(f"{source}{where}: {e.cause}") from None
     events: list[Event] = []
+    order = IndexOrder()
     for position, (where, data) in enumerate(forms):
+        sep = ": " if where.startswith("element") else ":"
         try:
-            events.append(_event_from_map(data, position))
+            event = _event_from_map(data, position)
         except ValueError as e:
-            sep = ": " if where.startswith("element") else ":"
             raise HistoryError(f"{source}{sep}{where}: not a Jepsen operation ({e})") from None
+        # Maps without :index are numbered by position; given ones must still increase.
+        problem = order.see(event.index, f"line {where}" if sep == ":" else where)
+        if problem is not None:
+            raise HistoryError(f"{source}{sep}{where}: {problem}")
+        events.append(event)
     return events
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import signal
 import sys
 import threading
@@ -288,7 +287,6 @@ async def _drive(
     history: HistoryWriter,
     schedule: Sequence[FaultAction],
 ) -> None:
-    rng = random.Random(f"workload:{c.seed}")
     tally = Tally()
     pool = WorkerPool(
         cluster=cluster,
@@ -296,7 +294,7 @@ async def _drive(
         make_client=p.plan.client,
         workers=c.workers,
         op_timeout=float(p.plan.op_timeout),
-        rng=rng,
+        seed=c.seed,
         tally=tally,
     )
     nemesis = Nemesis(cluster=cluster, history=history, faults=p.faults, specs=p.specs, seed=c.seed)
@@ -326,7 +324,7 @@ async def _drive(
         progress.phase = "final"
         await nemesis.heal_all()
         if p.plan.final is not None:
-            await pool.run(p.plan.final)
+            await pool.run(p.plan.final, stream="final")
     finally:
         # Stop every task before closing the clients they use (also when we are cancelled).
         for t in tasks:

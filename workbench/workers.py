@@ -11,6 +11,11 @@ How an operation ends (Jepsen's meaning):
 
 After an ``info`` the worker's process is retired and it continues as ``process + workers``
 with a freshly opened client, because the old operation may still be in flight.
+
+Each worker draws from its own random stream, ``random.Random(f"{stream}:{seed}:worker:{w}")``
+(``stream`` is ``"workload"`` for the main phase, ``"final"`` for the final one), handed to the
+generator as ``ctx.rng``. A shared stream would interleave draws in whatever order workers
+happened to finish their operations, so one seed would not give one sequence of operations.
 """
 
 from __future__ import annotations
@@ -68,8 +73,14 @@ class Tally:
         return sum(self.by_type.values())
 
 
+def worker_rngs(seed: int, workers: int, stream: str) -> list[random.Random]:
+    """One random stream per worker, derived from ``seed`` and the phase's ``stream`` name."""
+    return [random.Random(f"{stream}:{seed}:worker:{w}") for w in range(workers)]
+
+
 class WorkerPool:
-    """Runs ``workers`` concurrent workers over one generator until it is exhausted."""
+    """Runs ``workers`` concurrent workers over one generator until it is exhausted; ``seed``
+    derives each worker's random stream (see :func:`worker_rngs`)."""
 
     def __init__(
         self,
@@ -79,7 +90,7 @@ class WorkerPool:
         make_client: Callable[[], Client],
         workers: int,
         op_timeout: float,
-        rng: random.Random,
+        seed: int,
         tally: Tally | None = None,
     ) -> None:
         self.cluster = cluster
@@ -87,7 +98,7 @@ class WorkerPool:
         self.make_client = make_client
         self.workers = workers
         self.op_timeout = op_timeout
-        self.rng = rng
+        self.seed = seed
         self.tally = tally or Tally()
         self._clients: dict[int, Client] = {}
         self._process: dict[int, int] = {w: w for w in range(workers)}
@@ -113,13 +124,17 @@ class WorkerPool:
                 pass
         self._clients.clear()
 
-    async def run(self, gen: Generator) -> None:
-        """Runs every worker until ``gen`` is exhausted for all of them."""
-        await asyncio.gather(*(self._worker(w, gen) for w in range(self.workers)))
+    async def run(self, gen: Generator, *, stream: str = "workload") -> None:
+        """Runs every worker until ``gen`` is exhausted for all of them. Each worker's
+        ``ctx.rng`` starts afresh from ``stream`` (use one name per phase: ``"workload"``,
+        ``"final"``), so a phase's operations do not depend on how many draws the one before
+        it made."""
+        rngs = worker_rngs(self.seed, self.workers, stream)
+        await asyncio.gather(*(self._worker(w, gen, rngs[w]) for w in range(self.workers)))
 
-    async def _worker(self, worker: int, gen: Generator) -> None:
+    async def _worker(self, worker: int, gen: Generator, rng: random.Random) -> None:
         while True:
-            ctx = Context(self.now(), worker, self.workers, self.rng)
+            ctx = Context(self.now(), worker, self.workers, rng)
             step = gen.next(ctx)
             if step is None:
                 return
@@ -127,7 +142,7 @@ class WorkerPool:
                 await self._wait(step.until)
                 continue
             completion = await self._invoke(worker, step)
-            gen.update(Context(self.now(), worker, self.workers, self.rng), step, completion)
+            gen.update(Context(self.now(), worker, self.workers, rng), step, completion)
             # Wake workers waiting on a barrier or for work that depends on this completion.
             self._completed.set()
             self._completed = asyncio.Event()

@@ -1,7 +1,8 @@
 """``workbench lin FILE --model M [--format auto|jsonl|edn|jepsen-log] [--timeout S] [--json]``
 
 Exit codes (Jepsen's): 0 linearizable, 1 not linearizable, 2 unknown (budget exhausted),
-64 usage error or unreadable input (one line on stderr, no traceback).
+64 usage error (a bad option, a model that does not fit the history), 65 bad input data (an
+unreadable or malformed history); one line on stderr, no traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNKNOWN = 2
 EXIT_USAGE = 64
+EXIT_DATA = 65
 
 
 def add_lin_parser(subparsers: Any) -> None:
@@ -29,7 +31,7 @@ def add_lin_parser(subparsers: Any) -> None:
         "lin",
         help="check a history for linearizability against a model",
         description="Check a history (our history.jsonl, Jepsen EDN, or Jepsen's console log) "
-        "for linearizability. Exit 0 linearizable, 1 not, 2 unknown, 64 bad input.",
+        "for linearizability. Exit 0 linearizable, 1 not, 2 unknown, 64 usage, 65 bad history.",
     )
     p.add_argument("file", help="history file")
     p.add_argument(
@@ -43,9 +45,9 @@ def add_lin_parser(subparsers: Any) -> None:
     p.set_defaults(func=lin_command)
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = EXIT_USAGE) -> int:
     print(f"workbench lin: {message}", file=sys.stderr)
-    return EXIT_USAGE
+    return code
 
 
 def lin_command(args: argparse.Namespace) -> int:
@@ -59,7 +61,9 @@ def lin_command(args: argparse.Namespace) -> int:
     try:
         events = read_events(args.file, args.format)
         prepare(events, model)  # surfaces malformed histories as usage errors
-    except (HistoryError, ModelError) as e:
+    except HistoryError as e:
+        return _fail(str(e), EXIT_DATA)
+    except ModelError as e:
         return _fail(str(e))
     result = Linearizable(model, time_limit=args.timeout).check(events, CheckContext())
     if args.json:

@@ -43,21 +43,35 @@ def test_jsonl_history(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "expected"),
     [
-        (["/no/such/file.edn", "-m", "kv"], "no such file"),
-        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "nope"], "known models"),
-        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "register"], "unknown operation"),
-        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "kv", "--format", "jepsen-log"], ""),
-        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "kv", "--timeout", "-1"], "timeout"),
+        (["/no/such/file.edn", "-m", "kv"], "no such file", 65),  # unreadable input: data
+        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "nope"], "known models", 64),
+        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "register"], "unknown operation", 64),
+        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "kv", "--format", "jepsen-log"], "", 0),
+        ([str(CORPUS / "kv" / "c01-ok.txt"), "-m", "kv", "--timeout", "-1"], "timeout", 64),
     ],
 )
-def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors(
+    argv: list[str], message: str, expected: int, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = run(*argv)
     err = capsys.readouterr().err
-    if argv[-2:] == ["--format", "jepsen-log"]:
+    assert code == expected
+    if expected == 0:
         # Not a console log: no jepsen.util lines, so an empty (linearizable) history.
-        assert code == 0
         return
-    assert code == 64
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_a_history_whose_indices_go_backwards_is_bad_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "h.edn"
+    path.write_text(
+        "{:index 4, :process 0, :type :invoke, :f :write, :value 1}\n"
+        "{:index 2, :process 0, :type :ok, :f :write, :value 1}\n"
+    )
+    assert run(str(path), "-m", "register") == 65
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "h.edn:2: index 2 goes backwards (line 1 has 4)" in err

@@ -9,7 +9,8 @@ Wire into the main parser with::
     return args.func(args)
 
 Exit codes: 0 written / served; 64 (EX_USAGE) for a missing or malformed run directory or
-store, with one line on stderr and no traceback.
+store; 65 (EX_DATAERR) for a run whose history.jsonl is bad data; one line on stderr and no
+traceback.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from workbench.report.model import RunDirError
+from workbench.report.model import BadHistoryError, RunDirError
 
 EX_USAGE = 64
+EX_DATAERR = 65
 
 
 def add_report_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -63,12 +65,16 @@ def _store_of(run_dir: Path) -> Path | None:
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """Renders the reports for ``args.run_dir``; prints their paths. 0, or 64 on a bad dir."""
+    """Renders the reports for ``args.run_dir``; prints their paths. 0, 64 on a bad dir, 65 on
+    a bad history."""
     from workbench.report import write_reports, write_store_index
 
     run_dir: Path = args.run_dir
     try:
         paths = write_reports(run_dir)
+    except BadHistoryError as e:
+        print(f"workbench report: {e}", file=sys.stderr)
+        return EX_DATAERR
     except RunDirError as e:
         print(f"workbench report: {e}", file=sys.stderr)
         return EX_USAGE

@@ -36,6 +36,11 @@ class RunDirError(ValueError):
     """A run directory that cannot be reported on; the message names the path and the cause."""
 
 
+class BadHistoryError(RunDirError):
+    """The run's ``history.jsonl`` is bad data (a malformed line, indices that repeat or go
+    backwards): ``workbench report`` exits 65 for it, as ``workbench check`` does."""
+
+
 @dataclass(frozen=True)
 class OpRow:
     """One operation as a table row. Times are seconds since the campaign started."""
@@ -242,7 +247,7 @@ def load_run(run_dir: str | Path) -> RunView:
     try:
         loaded = read_history(run / "history.jsonl")
     except HistoryError as e:
-        raise RunDirError(str(e)) from None
+        raise BadHistoryError(str(e)) from None
     events = loaded.events
     if loaded.torn_line is not None:
         notes.append(
