@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import FaultError as FaultError
     from workbench.api import FaultNotHealed as FaultNotHealed
     from workbench.api import Generator as Generator
+    from workbench.api import HistoryError as HistoryError
     from workbench.api import HttpReady as HttpReady
     from workbench.api import MaybeApplied as MaybeApplied
     from workbench.api import NotApplied as NotApplied

@@ -35,7 +35,7 @@ from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, Witne
 from workbench.client import Client, Completion, MaybeApplied, NotApplied, Op, fail, info, ok
 from workbench.fault import Fault, FaultError, FaultNotHealed
 from workbench.generator import Context, Generator, Wait
-from workbench.history import Event, Operation, pair_operations, read_history
+from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
 from workbench.plugins import PluginError
 from workbench.runtime.cluster import Cluster
 from workbench.target import Options, Plan, Target
@@ -56,6 +56,7 @@ __all__ = [
     "FaultError",
     "FaultNotHealed",
     "Generator",
+    "HistoryError",
     "HttpReady",
     "MaybeApplied",
     "NotApplied",

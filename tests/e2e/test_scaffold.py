@@ -7,35 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+
+from ..venvs import private_venv
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-
-
-def _venv(path: Path) -> Path:
-    """A virtualenv that sees the workbench's environment (and so the workbench) beneath its own
-    site-packages, so that what is installed into it stays in it."""
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
-    python = path / "bin" / "python"
-    own = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    shared = sysconfig.get_paths()["purelib"]
-    # A .pth line starting with "import" runs: addsitedir also reads the .pth files there (the
-    # workbench's own editable install is one).
-    (Path(own) / "workbench-under-test.pth").write_text(
-        f"import site; site.addsitedir({shared!r})\n"
-    )
-    return python
 
 
 def _workbench(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -52,7 +33,7 @@ def _workbench(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProce
 def test_a_new_target_installs_lints_clean_runs_green_and_its_planted_bug_is_found(
     tmp_path: Path,
 ) -> None:
-    python = _venv(tmp_path / "venv")
+    python = private_venv(tmp_path / "venv")
     made = _workbench(python, "new-target", "demo-kv", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     root = tmp_path / "demo-kv"
