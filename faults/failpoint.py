@@ -1,7 +1,8 @@
 """Failpoints: make a service replica crash, pause, stall or fail at a named point in its code.
 
-The service must serve ``/_failpoints`` (see ``targets/payments/failpoints.py`` for the
-protocol). Options (fault spec ``failpoint:point=after-provider-charge:action=crash``):
+The service must serve the control protocol of ``docs/failpoints.md`` at ``/_failpoints`` (a
+Python ASGI service wraps its app in ``workbench.FailpointMiddleware``). Options (fault spec
+``failpoint:point=after-provider-charge:action=crash``):
 
 - ``point`` (required): the failpoint's name in the service code;
 - ``action``: ``crash`` (``os._exit``), ``pause`` (the process SIGSTOPs itself), ``sleep``
