@@ -234,7 +234,11 @@ class Failpoint:
                 continue
             if resp.status_code == 404 and not self.service:
                 continue  # a service without failpoints
-            armed = resp.json().get("armed") if resp.status_code == 200 else None
+            if resp.status_code != 200:
+                # Not "nothing armed": an erroring control cannot vouch for its state.
+                problems.append(f"{name}: failpoint control answered {resp.status_code}")
+                continue
+            armed = resp.json().get("armed")
             if armed:
                 problems.append(f"{name} still has failpoints armed: {', '.join(sorted(armed))}")
         if problems:
