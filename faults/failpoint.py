@@ -1,7 +1,8 @@
 """Failpoints: make a service replica crash, pause, stall or fail at a named point in its code.
 
-The service must serve ``/_failpoints`` (see ``targets/payments/failpoints.py`` for the
-protocol). Options (fault spec ``failpoint:point=after-provider-charge:action=crash``):
+The service must serve the control protocol of ``docs/failpoints.md`` at ``/_failpoints`` (a
+Python ASGI service wraps its app in ``workbench.FailpointMiddleware``). Options (fault spec
+``failpoint:point=after-provider-charge:action=crash``):
 
 - ``point`` (required): the failpoint's name in the service code;
 - ``action``: ``crash`` (``os._exit``), ``pause`` (the process SIGSTOPs itself), ``sleep``
@@ -233,7 +234,11 @@ class Failpoint:
                 continue
             if resp.status_code == 404 and not self.service:
                 continue  # a service without failpoints
-            armed = resp.json().get("armed") if resp.status_code == 200 else None
+            if resp.status_code != 200:
+                # Not "nothing armed": an erroring control cannot vouch for its state.
+                problems.append(f"{name}: failpoint control answered {resp.status_code}")
+                continue
+            armed = resp.json().get("armed")
             if armed:
                 problems.append(f"{name} still has failpoints armed: {', '.join(sorted(armed))}")
         if problems:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Context as Context
     from workbench.api import Event as Event
     from workbench.api import External as External
+    from workbench.api import FailpointError as FailpointError
+    from workbench.api import FailpointMiddleware as FailpointMiddleware
     from workbench.api import Fault as Fault
     from workbench.api import FaultError as FaultError
     from workbench.api import FaultNotHealed as FaultNotHealed
@@ -39,10 +41,14 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Service as Service
     from workbench.api import Target as Target
     from workbench.api import Topology as Topology
+    from workbench.api import UndeclaredFailpoint as UndeclaredFailpoint
     from workbench.api import Wait as Wait
     from workbench.api import Witness as Witness
+    from workbench.api import declare_failpoints as declare_failpoints
     from workbench.api import event_indices as event_indices
     from workbench.api import fail as fail
+    from workbench.api import failpoint as failpoint
+    from workbench.api import failpoint_sync as failpoint_sync
     from workbench.api import gen as gen
     from workbench.api import info as info
     from workbench.api import ok as ok

@@ -33,6 +33,14 @@ from __future__ import annotations
 from workbench import generator as gen
 from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, Witness, event_indices
 from workbench.client import Client, Completion, MaybeApplied, NotApplied, Op, fail, info, ok
+from workbench.failpoints import (
+    FailpointError,
+    FailpointMiddleware,
+    UndeclaredFailpoint,
+    declare_failpoints,
+    failpoint,
+    failpoint_sync,
+)
 from workbench.fault import Fault, FaultError, FaultNotHealed
 from workbench.generator import Context, Generator, Wait
 from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
@@ -52,6 +60,8 @@ __all__ = [
     "Context",
     "Event",
     "External",
+    "FailpointError",
+    "FailpointMiddleware",
     "Fault",
     "FaultError",
     "FaultNotHealed",
@@ -70,10 +80,14 @@ __all__ = [
     "Service",
     "Target",
     "Topology",
+    "UndeclaredFailpoint",
     "Wait",
     "Witness",
+    "declare_failpoints",
     "event_indices",
     "fail",
+    "failpoint",
+    "failpoint_sync",
     "gen",
     "info",
     "ok",

@@ -20,7 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from targets.locks.variants import Variant
-from targets.payments.failpoints import Failpoints
+from workbench import failpoint
 
 POLL_S = (0.005, 0.015)
 """Pause between two attempts to take a busy lock (uniform in this range)."""
@@ -72,12 +72,9 @@ class RedisLease:
     separate command (failpoint ``between-setnx-and-expire`` sits between the last two).
     """
 
-    def __init__(
-        self, client: aioredis.Redis, variant: Variant, failpoints: Failpoints, ttl_ms: int
-    ):
+    def __init__(self, client: aioredis.Redis, variant: Variant, ttl_ms: int):
         self.redis = client
         self.variant = variant
-        self.failpoints = failpoints
         self.ttl_ms = ttl_ms
         self._acquire = client.register_script(ACQUIRE_SCRIPT)
         self._release = client.register_script(RELEASE_SCRIPT)
@@ -96,7 +93,7 @@ class RedisLease:
         token = int(await self.redis.incr(counter))
         if not await self.redis.setnx(lock, token):
             return None
-        await self.failpoints.hit("between-setnx-and-expire")
+        await failpoint("between-setnx-and-expire")
         await self.redis.pexpire(lock, self.ttl_ms)
         return token
 

@@ -26,7 +26,7 @@ from psycopg import errors
 from targets.locks import resource
 from targets.locks.locking import LockUnavailable, RedisLease, SessionLock, advisory_key
 from targets.locks.variants import WORK_MS, Variant
-from targets.payments.failpoints import Failpoints
+from workbench import failpoint
 
 Status = Literal["ok", "fail", "info"]
 ACQUIRE_TIMEOUT_S = 2.0
@@ -67,14 +67,12 @@ class Sections:
         *,
         pg_dsn: str,
         writer: str,
-        failpoints: Failpoints,
         lease: RedisLease | None = None,
         work_ms: int = WORK_MS,
     ) -> None:
         self.v = variant
         self.dsn = pg_dsn
         self.writer = writer
-        self.fp = failpoints
         self.lease = lease
         self.work_s = work_ms / 1000
 
@@ -152,18 +150,18 @@ class Sections:
         async with await self._connect() as conn:
             token = await self.lease.acquire(req.resource, time.monotonic() + ACQUIRE_TIMEOUT_S)
             try:
-                await self.fp.hit("after-acquire")
+                await failpoint("after-acquire")
                 state = await resource.read(conn, req.resource, token=token, fenced=self.v.fenced)
                 if state is None:
                     return Outcome("fail", f"fenced out: the resource saw a token above {token}")
                 await asyncio.sleep(self.work_s)
-                await self.fp.hit("between-acquire-and-write")
+                await failpoint("between-acquire-and-write")
                 seq = await self._write(conn, req, state, token, c, autocommit=True)
                 if seq is None:
                     return Outcome("fail", f"fenced out at write: token {token} is stale")
                 return self._ok(req, seq, state, token)
             finally:
-                await self.fp.hit("before-release")
+                await failpoint("before-release")
                 await self.lease.release(req.resource, token)
 
     # -- pg_advisory_xact_lock in the transaction that writes --
@@ -183,18 +181,18 @@ class Sections:
             row = await cur.fetchone()
             assert row is not None
             token = int(row[0])
-            await self.fp.hit("after-acquire")
+            await failpoint("after-acquire")
             state = await resource.read(conn, req.resource, token=token, fenced=True)
             if state is None:
                 await conn.rollback()
                 return Outcome("fail", f"fenced out: the resource saw a token above {token}")
             await asyncio.sleep(self.work_s)
-            await self.fp.hit("between-acquire-and-write")
+            await failpoint("between-acquire-and-write")
             seq = await self._write(conn, req, state, token, c, autocommit=False)
             if seq is None:
                 await conn.rollback()
                 return Outcome("fail", f"fenced out at write: token {token} is stale")
-            await self.fp.hit("before-release")
+            await failpoint("before-release")
             c.sent = True
             await conn.commit()  # releases the lock with the transaction
             return self._ok(req, seq, state, token)
@@ -210,16 +208,16 @@ class Sections:
                 row = await cur.fetchone()
                 assert row is not None
                 token = int(row[0])
-                await self.fp.hit("after-acquire")
+                await failpoint("after-acquire")
                 state = await resource.read(conn, req.resource)
                 assert state is not None
                 await asyncio.sleep(self.work_s)
-                await self.fp.hit("between-acquire-and-write")
+                await failpoint("between-acquire-and-write")
                 # The bug: nothing checks that the lock's session is still alive.
                 seq = await self._write(conn, req, state, token, c, autocommit=True)
                 return self._ok(req, seq, state, token)
             finally:
-                await self.fp.hit("before-release")
+                await failpoint("before-release")
                 await lock.unlock()
 
     # -- no lock: optimistic concurrency on the row's version --
@@ -232,7 +230,7 @@ class Sections:
                 state = await resource.read(conn, req.resource)
                 assert state is not None
                 await asyncio.sleep(self.work_s)
-                await self.fp.hit("between-acquire-and-write")
+                await failpoint("between-acquire-and-write")
                 seq = await self._write(
                     conn, req, state, None, c, autocommit=True, match_version=True
                 )
@@ -261,7 +259,7 @@ class Sections:
                     state = await resource.read(conn, req.resource)
                     assert state is not None
                     await asyncio.sleep(self.work_s)
-                    await self.fp.hit("between-acquire-and-write")
+                    await failpoint("between-acquire-and-write")
                     seq = await self._write(conn, req, state, None, c, autocommit=False)
                     c.sent = True
                     await conn.commit()

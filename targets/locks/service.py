@@ -12,7 +12,7 @@ Endpoints:
   ``{"status": "ok"|"fail"|"info", "error", "value"}`` (see :mod:`targets.locks.section`);
 - ``POST /probe/acquire`` and ``/probe/release`` ``{"owner"}``: hold the probe lock between two
   requests (variants with ``probes``; the mutex model checks them);
-- ``GET/POST /_failpoints``: the shared failpoint contract (:mod:`targets.payments.failpoints`).
+- ``GET/POST /_failpoints``: the failpoint control protocol (``docs/failpoints.md``).
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from starlette.routing import Route
 from targets.locks.locking import RedisLease, SessionLock, redis_client
 from targets.locks.section import Outcome, Request, Sections
 from targets.locks.variants import LEASE_MS, get_variant
-from targets.payments.failpoints import Failpoints
+from workbench import FailpointMiddleware, declare_failpoints
 
 PROBE_LOCK = "probe"
 
-FAILPOINTS = Failpoints()
-FAILPOINTS.declare(
+declare_failpoints(
     "after-acquire", "between-acquire-and-write", "before-release", "between-setnx-and-expire"
 )
 
@@ -48,14 +47,8 @@ class Worker:
         )
         self.pg_dsn = env["PG_DSN"]
         self.redis = redis_client(env["REDIS_URL"]) if self.variant.uses_redis else None
-        lease = (
-            RedisLease(self.redis, self.variant, FAILPOINTS, LEASE_MS)
-            if self.redis is not None
-            else None
-        )
-        self.sections = Sections(
-            self.variant, pg_dsn=self.pg_dsn, writer=self.writer, failpoints=FAILPOINTS, lease=lease
-        )
+        lease = RedisLease(self.redis, self.variant, LEASE_MS) if self.redis is not None else None
+        self.sections = Sections(self.variant, pg_dsn=self.pg_dsn, writer=self.writer, lease=lease)
         self.probes: dict[str, SessionLock] = {}
 
     async def op(self, body: dict[str, Any]) -> Outcome:
@@ -156,12 +149,13 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await _worker.close()
 
 
-app = Starlette(
-    routes=[
-        Route("/health", health),
-        Route("/op", op, methods=["POST"]),
-        Route("/probe/{what}", probe, methods=["POST"]),
-        FAILPOINTS.route(),
-    ],
-    lifespan=lifespan,
+app = FailpointMiddleware(
+    Starlette(
+        routes=[
+            Route("/health", health),
+            Route("/op", op, methods=["POST"]),
+            Route("/probe/{what}", probe, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )
 )

@@ -19,8 +19,9 @@ Contract (answers are JSON):
   ``{"state", "response_code", "response_body", "fingerprint", "rows"}``.
 - ``POST /_records`` ``{"keys": [[account, key], ...]}`` -> ``{"records": {"account/key":
   record or null}}`` (the final read of every key at once).
-- ``GET /health``; ``/_failpoints`` (points ``after-key-lookup``, ``after-claim``,
-  ``after-provider-charge``, ``before-response-commit``, ``after-response-commit``).
+- ``GET /health``; ``/_failpoints`` (``docs/failpoints.md``; points ``after-key-lookup``,
+  ``after-claim``, ``after-provider-charge``, ``before-response-commit``,
+  ``after-response-commit``).
 """
 
 from __future__ import annotations
@@ -39,10 +40,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from targets.payments.aio import StoreUnavailable, deadline
-from targets.payments.failpoints import FAILPOINTS
 from targets.payments.schema import ACCOUNTS
 from targets.payments.store import Claim, KeyStore, downstream_key, fingerprint
 from targets.payments.variants import VariantSpec, from_env
+from workbench import FailpointMiddleware, declare_failpoints, failpoint
 
 PROVIDER_TIMEOUT = 1.5
 
@@ -163,7 +164,7 @@ class PaymentsApi:
         body: dict[str, Any],
         request_id: str,
     ) -> JSONResponse:
-        await FAILPOINTS.hit("after-claim")
+        await failpoint("after-claim")
         charge_id = claim.charge_id
         if claim.recovery_point == "started" or charge_id is None:
             try:
@@ -180,7 +181,7 @@ class PaymentsApi:
                     await self.store.release(claim, token)
                 return _json(failure, 502, 1)
             charge_id = str(charge["id"])
-            await FAILPOINTS.hit("after-provider-charge")
+            await failpoint("after-provider-charge")
             if not await self.store.record_charge(claim, token, charge_id):
                 return _json({"error": "lease_lost"}, 503, 1)
         payment = {
@@ -195,7 +196,7 @@ class PaymentsApi:
         }
         if not await self.store.finish(claim, token, payment, 201, payment):
             return _json({"error": "lease_lost"}, 503, 1)
-        await FAILPOINTS.hit("after-response-commit")
+        await failpoint("after-response-commit")
         return _json(payment, 201)
 
     async def account(self, request: Request) -> JSONResponse:
@@ -252,25 +253,25 @@ POINTS = (
     "before-response-commit",
     "after-response-commit",
 )
+declare_failpoints(*POINTS)
 
 
-def make_app(spec: VariantSpec, store: KeyStore, provider_url: str) -> Starlette:
+def make_app(spec: VariantSpec, store: KeyStore, provider_url: str) -> FailpointMiddleware:
     api = PaymentsApi(spec, store, provider_url)
-    FAILPOINTS.declare(*POINTS)
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/payments", api.create_payment, methods=["POST"]),
             Route("/payments/{account}/{key}", api.record, methods=["GET"]),
             Route("/accounts/{account}", api.account, methods=["GET"]),
             Route("/_records", api.records, methods=["POST"]),
             Route("/health", api.health, methods=["GET"]),
-            FAILPOINTS.route(),
         ],
         lifespan=api.lifespan,
     )
+    return FailpointMiddleware(app)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> FailpointMiddleware:
     """The app as configured by the runtime's environment variables."""
     spec = from_env()
     store: KeyStore
@@ -285,4 +286,4 @@ def app_from_env() -> Starlette:
     return make_app(spec, store, os.environ["PROVIDER_URL"])
 
 
-app = app_from_env() if "PROVIDER_URL" in os.environ else Starlette()
+app = app_from_env() if "PROVIDER_URL" in os.environ else FailpointMiddleware(Starlette())

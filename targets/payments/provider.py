@@ -11,7 +11,7 @@ provider kill nor a database crash loses one, and any replica count would see th
   503 when its database is unreachable (the charge may or may not exist: the caller retries).
 - ``GET /charges`` -> ``{"charges": [{id, idempotency_key, account, amount_cents, currency,
   metadata}, ...]}`` in creation order: the final read of the ground truth.
-- ``GET /health``; ``/_failpoints`` (points ``provider-before-charge``,
+- ``GET /health``; ``/_failpoints`` (``docs/failpoints.md``; points ``provider-before-charge``,
   ``provider-after-charge``: after the charge committed, before answering).
 """
 
@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from targets.payments.aio import PgPool, StoreUnavailable
-from targets.payments.failpoints import FAILPOINTS, FailpointError
+from workbench import FailpointError, FailpointMiddleware, declare_failpoints, failpoint
 
 _COLUMNS = "id, idempotency_key, account, amount_cents, currency, metadata"
 
@@ -83,9 +83,9 @@ class Provider:
                 return _charge(row), True
 
         try:
-            await FAILPOINTS.hit("provider-before-charge")
+            await failpoint("provider-before-charge")
             charge, replayed = await self.pool.run(txn, "charge")
-            await FAILPOINTS.hit("provider-after-charge")
+            await failpoint("provider-after-charge")
         except StoreUnavailable as e:
             return JSONResponse({"error": f"provider store unavailable: {e}"}, status_code=503)
         except FailpointError as e:
@@ -115,18 +115,20 @@ class Provider:
         await self.pool.close()
 
 
-def make_app(dsn: str) -> Starlette:
+declare_failpoints("provider-before-charge", "provider-after-charge")
+
+
+def make_app(dsn: str) -> FailpointMiddleware:
     p = Provider(dsn)
-    FAILPOINTS.declare("provider-before-charge", "provider-after-charge")
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/charges", p.create_charge, methods=["POST"]),
             Route("/charges", p.list_charges, methods=["GET"]),
             Route("/health", p.health, methods=["GET"]),
-            FAILPOINTS.route(),
         ],
         lifespan=p.lifespan,
     )
+    return FailpointMiddleware(app)
 
 
 app = make_app(os.environ.get("PG_DSN", "postgresql://workbench@127.0.0.1:5432/workbench"))

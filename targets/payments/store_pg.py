@@ -22,9 +22,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from targets.payments.aio import PgPool
-from targets.payments.failpoints import FAILPOINTS
 from targets.payments.store import Claim
 from targets.payments.variants import VariantSpec
+from workbench import failpoint
 
 _KEY_COLUMNS = (
     "id, fingerprint, locked_at IS NOT NULL AS leased, "
@@ -65,7 +65,7 @@ class PgKeyStore:
                             (spec.lease_seconds, account, key),
                         )
                         existing = await cur.fetchone()
-                    await FAILPOINTS.hit("after-key-lookup")
+                    await failpoint("after-key-lookup")
                 else:
                     # check-then-act: look, then insert; nothing stops two requests that both
                     # looked before either inserted.
@@ -75,7 +75,7 @@ class PgKeyStore:
                         (spec.lease_seconds, account, key),
                     )
                     existing = await cur.fetchone()
-                    await FAILPOINTS.hit("after-key-lookup")
+                    await failpoint("after-key-lookup")
                     if existing is None:
                         cur = await conn.execute(
                             "INSERT INTO idempotency_keys (account, key, fingerprint,"
@@ -167,7 +167,7 @@ class PgKeyStore:
                     if not await effect(conn):
                         return False
                     await response(conn)
-                    await FAILPOINTS.hit("before-response-commit")
+                    await failpoint("before-response-commit")
                 return True
 
             return await self.pool.run(txn, "finish")
@@ -185,7 +185,7 @@ class PgKeyStore:
 
         if not await self.pool.run(effect_txn, "finish (effect)"):
             return False
-        await FAILPOINTS.hit("before-response-commit")
+        await failpoint("before-response-commit")
         await self.pool.run(response_txn, "finish (response)")
         return True
 

@@ -18,10 +18,10 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from targets.payments.aio import StoreUnavailable, deadline
-from targets.payments.failpoints import FAILPOINTS
 from targets.payments.schema import INITIAL_BALANCE_CENTS
 from targets.payments.store import Claim
 from targets.payments.variants import VariantSpec
+from workbench import failpoint
 
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 
@@ -147,7 +147,7 @@ class RedisKeyStore:
             ],
             "claim",
         )
-        await FAILPOINTS.hit("after-key-lookup")
+        await failpoint("after-key-lookup")
         kind = _s(res[0])
         if kind == "new":
             return Claim("new", row=k)
@@ -170,7 +170,7 @@ class RedisKeyStore:
         self, claim: Claim, token: str, payment: dict[str, Any], code: int, body: Any
     ) -> bool:
         # One script is one atomic step: the failpoint can only sit just before it.
-        await FAILPOINTS.hit("before-response-commit")
+        await failpoint("before-response-commit")
         res = await self._eval(
             FINISH,
             [claim.row, f"bal:{payment['account']}"],
