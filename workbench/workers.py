@@ -147,7 +147,8 @@ class WorkerPool:
         self.history.record(process, "invoke", op.f, op.value, **op.extra)
         client = self._clients[worker]
         try:
-            completion = await asyncio.wait_for(client.invoke(op), self.op_timeout)
+            async with asyncio.timeout(self.op_timeout):
+                completion = await client.invoke(op)
         except TimeoutError:
             completion = Completion("info", None, "timeout")
         except asyncio.CancelledError:
