@@ -5,8 +5,9 @@ side in the same run (rounds interleaved so machine drift hits both alike).
     .venv/bin/python bench/runner_throughput.py [--workers 32] [--seconds 10] [--rounds 3]
         [--client http] [--client httpx] [--client httpcore]
 
-Prints recorded ops/s for each client and round, the medians, and the ratio HttpClient / httpx.
-Goals: >= 5,000 recorded ops/s with HttpClient, and >= 4x httpx. ``httpcore`` (a bare
+Prints recorded ops/s for each client and round, the medians, and the ratio HttpClient / httpx,
+with the runner's CPU time per operation (user + system of this process): on a shared machine
+ops/s fall with other load, CPU per operation much less. Goals: >= 5,000 recorded ops/s with HttpClient, and >= 4x httpx. ``httpcore`` (a bare
 connection pool per worker) is there to compare libraries and is off by default.
 """
 
@@ -124,8 +125,11 @@ def wait_ready(url: str, timeout: float = 15) -> None:
     raise SystemExit(f"no-op service at {url} did not start within {timeout}s")
 
 
-async def one_round(url: str, client: str, workers: int, seconds: float, out: Path) -> float:
-    """Recorded operations (completions) per second over one timed run."""
+async def one_round(
+    url: str, client: str, workers: int, seconds: float, out: Path
+) -> tuple[float, float]:
+    """``(recorded operations per second, runner CPU microseconds per operation)`` over one
+    timed run."""
     with HistoryWriter(out) as history:
         pool = WorkerPool(
             cluster=StubCluster(url),  # type: ignore[arg-type]
@@ -136,13 +140,14 @@ async def one_round(url: str, client: str, workers: int, seconds: float, out: Pa
             rng=random.Random(0),
         )
         await pool.open()
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), time.process_time()
         await pool.run(time_limit(seconds, repeat(Op("noop"))))
-        elapsed = time.monotonic() - t0
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
         await pool.close()
     if pool.tally.by_type["ok"] != pool.tally.total():
         raise SystemExit(f"{client}: not every operation was ok: {dict(pool.tally.by_type)}")
-    return pool.tally.total() / elapsed
+    n = pool.tally.total()
+    return n / elapsed, cpu / n * 1e6
 
 
 def start_service(port: int) -> subprocess.Popen[bytes]:
@@ -181,22 +186,29 @@ def main() -> None:
     server = start_service(port)
     url = f"http://127.0.0.1:{port}"
     figures: dict[str, list[float]] = {c: [] for c in clients}
+    cpu_per_op: dict[str, list[float]] = {c: [] for c in clients}
     try:
         wait_ready(url)
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(args.rounds):
                 for client in clients:
                     out = Path(tmp) / f"{client}-{r}.jsonl"
-                    rate = asyncio.run(one_round(url, client, args.workers, args.seconds, out))
+                    rate, cpu = asyncio.run(one_round(url, client, args.workers, args.seconds, out))
                     figures[client].append(rate)
-                    print(f"round {r + 1} {client:8}: {rate:8.0f} recorded ops/s", flush=True)
+                    cpu_per_op[client].append(cpu)
+                    print(
+                        f"round {r + 1} {client:8}: {rate:8.0f} recorded ops/s "
+                        f"{cpu:6.0f} us runner CPU/op",
+                        flush=True,
+                    )
     finally:
         server.terminate()
         server.wait(timeout=10)
     print(f"\nworkers={args.workers} seconds={args.seconds} rounds={args.rounds}")
     medians = {c: statistics.median(v) for c, v in figures.items()}
     for client, rate in medians.items():
-        print(f"  median {client:8}: {rate:8.0f} recorded ops/s")
+        cpu = statistics.median(cpu_per_op[client])
+        print(f"  median {client:8}: {rate:8.0f} recorded ops/s {cpu:6.0f} us runner CPU/op")
     if "http" in medians:
         rate = medians["http"]
         print(f"  HttpClient >= {GOAL_RATE}: {'met' if rate >= GOAL_RATE else 'NOT met'}")
