@@ -7,7 +7,9 @@ side in the same run (rounds interleaved so machine drift hits both alike).
 
 Prints recorded ops/s for each client and round, the medians, and the ratio HttpClient / httpx,
 with the runner's CPU time per operation (user + system of this process): on a shared machine
-ops/s fall with other load, CPU per operation much less. Goals: >= 5,000 recorded ops/s with HttpClient, and >= 4x httpx. ``httpcore`` (a bare
+ops/s fall with other load, CPU per operation much less.
+
+Goals: >= 5,000 recorded ops/s with HttpClient, and >= 4x httpx. ``httpcore`` (a bare
 connection pool per worker) is there to compare libraries and is off by default.
 """
 
