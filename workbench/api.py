@@ -32,10 +32,21 @@ from __future__ import annotations
 
 from workbench import generator as gen
 from workbench.checker import Anomaly, CheckContext, Checker, CheckResult
-from workbench.client import Client, Completion, MaybeApplied, NotApplied, Op, fail, info, ok
+from workbench.client import (
+    Client,
+    Completion,
+    CompletionType,
+    MaybeApplied,
+    NotApplied,
+    Op,
+    fail,
+    info,
+    ok,
+)
 from workbench.fault import Fault, FaultError, FaultNotHealed
 from workbench.generator import Context, Generator, Wait
 from workbench.history import Event, Operation, pair_operations, read_history
+from workbench.http import HttpClient, Response
 from workbench.plugins import PluginError
 from workbench.runtime.cluster import Cluster
 from workbench.target import Options, Plan, Target
@@ -49,6 +60,7 @@ __all__ = [
     "Client",
     "Cluster",
     "Completion",
+    "CompletionType",
     "Context",
     "Event",
     "External",
@@ -56,6 +68,7 @@ __all__ = [
     "FaultError",
     "FaultNotHealed",
     "Generator",
+    "HttpClient",
     "HttpReady",
     "MaybeApplied",
     "NotApplied",
@@ -66,6 +79,7 @@ __all__ = [
     "PluginError",
     "Postgres",
     "Redis",
+    "Response",
     "Service",
     "Target",
     "Topology",
