@@ -131,6 +131,8 @@ class WorkerPool:
             # Wake workers waiting on a barrier or for work that depends on this completion.
             self._completed.set()
             self._completed = asyncio.Event()
+            # A client that answers without waiting would otherwise run this worker alone.
+            await asyncio.sleep(0)
 
     async def _wait(self, until: float | None) -> None:
         event = self._completed
