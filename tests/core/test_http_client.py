@@ -124,10 +124,14 @@ class StubCluster:
 
 class SvcClient(HttpClient):
     service = "svc"
-    timeout = 0.5
+    timeout = 5.0
 
     async def invoke(self, op: Op) -> Completion:
         return self.complete(await self.post(op.value, json={"op": op.f}))
+
+
+class ImpatientClient(SvcClient):
+    timeout = 0.3
 
 
 def closed_port_url() -> str:
@@ -231,14 +235,14 @@ def test_connection_refused_is_not_applied() -> None:
 
 def test_reset_and_timeout_after_sending_are_maybe_applied() -> None:
     async def scenario(servers: list[MiniServer], urls: list[str]) -> None:
-        c = await opened(urls)
+        c = await opened(urls, cls=ImpatientClient)
         try:
             with pytest.raises(MaybeApplied):
                 await c.post("/reset", json={})
             with pytest.raises(MaybeApplied):
-                await c.post("/sleep", json={})  # timeout 0.5 s < the server's 5 s
+                await c.post("/sleep", json={})  # the client's 0.3 s < the server's 5 s
             with pytest.raises(MaybeApplied):
-                await c.post("/sleep", json={}, timeout=0.1)  # per-call timeout
+                await c.post("/sleep", json={}, timeout=0.1)  # a per-call timeout
             assert servers[0].requests == 3  # each request did reach the server
         finally:
             await c.close()
