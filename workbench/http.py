@@ -25,8 +25,8 @@ of a client, override :meth:`HttpClient.status_type`.
 
 Built on aiohttp, chosen by measurement (``bench/runner_throughput.py``: 32 workers, no-op
 service, history recorded, 2-core machine): aiohttp ~4,000 ops/s at ~250 us runner CPU per
-operation, httpcore ~850 ops/s (~1,100 us), httpx ~700 ops/s (~1,400 us). httpx and httpcore
-pay for anyio and a pool lock per request; aiohttp's per-request path is plain asyncio with a
+operation, httpcore ~850 ops/s (~1,100 us), httpx ~700 ops/s (~1,400 us). httpcore (under
+httpx too) takes anyio locks and cancel scopes on every request; aiohttp is plain asyncio with a
 C HTTP parser.
 """
 
