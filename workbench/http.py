@@ -40,11 +40,11 @@ from typing import Any, ClassVar
 import aiohttp
 
 from workbench.client import (
+    Client,
     Completion,
     CompletionType,
     MaybeApplied,
     NotApplied,
-    Op,
     fail,
     info,
     ok,
@@ -83,7 +83,7 @@ class Response:
         return 200 <= self.status < 300
 
 
-class HttpClient:
+class HttpClient(Client):
     """A :class:`workbench.Client` speaking HTTP to the replicas of ``service``.
 
     Subclasses set ``service`` and write ``async def invoke(self, op)``. Each worker's client
@@ -123,7 +123,6 @@ class HttpClient:
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None),
             timeout=aiohttp.ClientTimeout(total=self.timeout, sock_connect=self.connect_timeout),
-            auto_decompress=False,
             trust_env=False,
         )
 
@@ -132,9 +131,6 @@ class HttpClient:
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()
-
-    async def invoke(self, op: Op) -> Completion:
-        raise NotImplementedError(f"{type(self).__qualname__} must define invoke(op)")
 
     def url(self, path: str, *, replica: int | None = None, direct: bool = False) -> str:
         """The full URL of ``path`` on a replica (this worker's unless ``replica`` is given)."""

@@ -10,6 +10,7 @@ answer too late).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import random
 import socket
@@ -36,7 +37,8 @@ from workbench.workers import WorkerPool
 
 class MiniServer:
     """``GET|POST /status/N`` -> status N, JSON ``{"server", "method", "path", "body",
-    "content_type"}``; ``/text`` -> 200 text/plain ``hello``; ``/reset`` -> the connection is
+    "content_type"}``; ``/text`` -> 200 text/plain ``hello``; ``/gzip`` -> gzip-encoded JSON
+    ``{"zipped": true}``; ``/reset`` -> the connection is
     reset without an answer; ``/sleep`` -> no answer for 5 s."""
 
     def __init__(self, name: str) -> None:
@@ -85,8 +87,12 @@ class MiniServer:
             return False
         if path == "/sleep":
             await asyncio.sleep(5)
+        encoding = ""
         if path == "/text":
             status, ctype, data = 200, "text/plain", b"hello"
+        elif path == "/gzip":
+            status, ctype, data = 200, "application/json", gzip.compress(b'{"zipped": true}')
+            encoding = "Content-Encoding: gzip\r\n"
         else:
             status = int(path.rsplit("/", 1)[1]) if path.startswith("/status/") else 404
             answer = {
@@ -98,7 +104,7 @@ class MiniServer:
             }
             ctype, data = "application/json", json.dumps(answer).encode()
         writer.write(
-            f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\n"
+            f"HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\n{encoding}"
             f"Content-Length: {len(data)}\r\n\r\n".encode()
             + data
         )
@@ -192,6 +198,7 @@ def test_response_parses_json_only_when_it_is_json() -> None:
             assert isinstance(text, Response)
             assert (text.status, text.body, text.ok) == (200, "hello", True)
             assert text.headers["content-type"] == "text/plain"  # case-insensitive lookup
+            assert (await c.get("/gzip")).body == {"zipped": True}  # decoded as sent
             js = await c.delete("/status/404")
             assert (js.status, js.body["method"], js.ok) == (404, "DELETE", False)
         finally:
