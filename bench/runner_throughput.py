@@ -1,16 +1,23 @@
-"""Runner throughput: 32 workers against a no-op HTTP service on 127.0.0.1, with and without
-recording the history, in the same run.
+"""Runner throughput: 32 workers against a no-op HTTP service on 127.0.0.1, recording the
+history, with the framework's :class:`workbench.HttpClient` and with a plain httpx client side by
+side in the same run (rounds interleaved so machine drift hits both alike).
 
     .venv/bin/python bench/runner_throughput.py [--workers 32] [--seconds 10] [--rounds 3]
+        [--client http] [--client httpx] [--client httpcore]
 
-Prints ops/s for each mode and round, the medians, and the recording cost (1 - recorded /
-unrecorded). Goals: >= 2,000 recorded ops/s; recording costs <= 10%.
+Prints recorded ops/s for each client and round, the medians, and the ratio HttpClient / httpx,
+with the runner's CPU time per operation (user + system of this process): on a shared machine
+ops/s fall with other load, CPU per operation much less.
+
+Goals: >= 5,000 recorded ops/s with HttpClient, and >= 4x httpx. ``httpcore`` (a bare
+connection pool per worker) is there to compare libraries and is off by default.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import socket
 import statistics
 import subprocess
@@ -20,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,20 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from workbench.client import Completion, Op, ok
 from workbench.generator import repeat, time_limit
 from workbench.history import HistoryWriter
+from workbench.http import HttpClient
 from workbench.workers import WorkerPool
 
-
-class NullHistory:
-    """Same interface as HistoryWriter, records nothing: the baseline."""
-
-    def __init__(self) -> None:
-        self._start = time.monotonic_ns()
-
-    def now(self) -> int:
-        return time.monotonic_ns() - self._start
-
-    def record(self, *args: Any, **kwargs: Any) -> None:
-        return None
+GOAL_RATE = 5000
+GOAL_RATIO = 4.0
 
 
 class StubCluster:
@@ -50,9 +49,21 @@ class StubCluster:
     def endpoints(self, service: str) -> list[str]:
         return [self.url]
 
+    def direct_endpoints(self, service: str) -> list[str]:
+        return [self.url]
+
+
+class NoopHttpClient(HttpClient):
+    """The framework's client, as a target would write it."""
+
+    service = "noop"
+
+    async def invoke(self, op: Op) -> Completion:
+        return self.complete(await self.post("/noop", json={}))
+
 
 class HttpxClient:
-    """What a target's client usually is: one httpx.AsyncClient per worker (a shared pool
+    """What a target's client used to be: one httpx.AsyncClient per worker (a shared pool
     serialises 32 workers on its lock and is several times slower)."""
 
     def __init__(self) -> None:
@@ -63,43 +74,39 @@ class HttpxClient:
 
     async def invoke(self, op: Op) -> Completion:
         assert self.http is not None
-        r = await self.http.post("/noop", content=b"{}")
-        return ok(r.status_code)
+        r = await self.http.post("/noop", json={})
+        return ok(r.json())
 
     async def close(self) -> None:
         if self.http is not None:
             await self.http.aclose()
 
 
-class StreamClient:
-    """A minimal keep-alive HTTP/1.1 client on asyncio streams, to measure the harness itself
-    rather than httpx's per-request cost (bench only: products use httpx)."""
+class HttpcoreClient:
+    """httpx's transport alone: one httpcore connection pool per worker."""
 
     def __init__(self) -> None:
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.pool: httpcore.AsyncConnectionPool | None = None
+        self.url = ""
 
     async def open(self, cluster: Any, worker: int) -> None:
-        host, port = cluster.endpoints("noop")[0].removeprefix("http://").split(":")
-        self.reader, self.writer = await asyncio.open_connection(host, int(port))
+        self.pool = httpcore.AsyncConnectionPool()
+        self.url = cluster.endpoints("noop")[0] + "/noop"
 
     async def invoke(self, op: Op) -> Completion:
-        assert self.reader is not None and self.writer is not None
-        self.writer.write(b"POST /noop HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
-        status = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await self.reader.readexactly(length)
-        return ok(int(status.split()[1]))
+        assert self.pool is not None
+        r = await self.pool.request(
+            "POST", self.url, content=b"{}", headers={"Content-Type": "application/json"}
+        )
+        return ok(json.loads(r.content))
 
     async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+        if self.pool is not None:
+            await self.pool.aclose()
 
 
-CLIENTS = {"httpx": HttpxClient, "stream": StreamClient}
+CLIENTS: dict[str, Any] = {"http": NoopHttpClient, "httpx": HttpxClient, "httpcore": HttpcoreClient}
+DEFAULT_CLIENTS = ["http", "httpx"]
 
 
 def free_port() -> int:
@@ -120,41 +127,32 @@ def wait_ready(url: str, timeout: float = 15) -> None:
 
 
 async def one_round(
-    url: str, client: str, workers: int, seconds: float, record: bool, out: Path
-) -> float:
-    history: Any = HistoryWriter(out) if record else NullHistory()
-    pool = WorkerPool(
-        cluster=StubCluster(url),
-        history=history,  # type: ignore[arg-type]
-        make_client=CLIENTS[client],
-        workers=workers,
-        op_timeout=5,
-        seed=0,
-    )
-    await pool.open()
-    t0 = time.monotonic()
-    await pool.run(time_limit(seconds, repeat(Op("noop"))))
-    elapsed = time.monotonic() - t0
-    await pool.close()
-    if record:
-        history.close()
-    return pool.tally.total() / elapsed
+    url: str, client: str, workers: int, seconds: float, out: Path
+) -> tuple[float, float]:
+    """``(recorded operations per second, runner CPU microseconds per operation)`` over one
+    timed run."""
+    with HistoryWriter(out) as history:
+        pool = WorkerPool(
+            cluster=StubCluster(url),  # type: ignore[arg-type]
+            history=history,
+            make_client=CLIENTS[client],
+            workers=workers,
+            op_timeout=5,
+            seed=0,
+        )
+        await pool.open()
+        t0, cpu0 = time.monotonic(), time.process_time()
+        await pool.run(time_limit(seconds, repeat(Op("noop"))))
+        elapsed, cpu = time.monotonic() - t0, time.process_time() - cpu0
+        await pool.close()
+    if pool.tally.by_type["ok"] != pool.tally.total():
+        raise SystemExit(f"{client}: not every operation was ok: {dict(pool.tally.by_type)}")
+    n = pool.tally.total()
+    return n / elapsed, cpu / n * 1e6
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--workers", type=int, default=32)
-    ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument(
-        "--client",
-        choices=sorted(CLIENTS),
-        action="append",
-        help="client(s) to measure (default: both)",
-    )
-    args = ap.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
+def start_service(port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -170,43 +168,55 @@ def main() -> None:
         ],
         cwd=Path(__file__).resolve().parents[1],
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workers", type=int, default=32)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        action="append",
+        help=f"client(s) to measure (default: {' and '.join(DEFAULT_CLIENTS)})",
+    )
+    args = ap.parse_args()
+    clients = args.client or DEFAULT_CLIENTS
+    port = free_port()
+    server = start_service(port)
     url = f"http://127.0.0.1:{port}"
+    figures: dict[str, list[float]] = {c: [] for c in clients}
+    cpu_per_op: dict[str, list[float]] = {c: [] for c in clients}
     try:
         wait_ready(url)
-        for client in args.client or sorted(CLIENTS):
-            figures: dict[bool, list[float]] = {True: [], False: []}
-            with tempfile.TemporaryDirectory() as tmp:
-                for r in range(args.rounds):
-                    for record in (False, True):  # interleaved so drift hits both alike
-                        rate = asyncio.run(
-                            one_round(
-                                url,
-                                client,
-                                args.workers,
-                                args.seconds,
-                                record,
-                                Path(tmp) / f"h{r}.jsonl",
-                            )
-                        )
-                        figures[record].append(rate)
-                        mode = "recorded  " if record else "unrecorded"
-                        print(f"{client:6} round {r + 1} {mode}: {rate:8.0f} ops/s", flush=True)
-            rec, unrec = statistics.median(figures[True]), statistics.median(figures[False])
-            cost = 1 - rec / unrec
-            print(f"\n{client}: workers={args.workers} seconds={args.seconds} rounds={args.rounds}")
-            print(f"  median unrecorded: {unrec:8.0f} ops/s")
-            print(
-                f"  median recorded:   {rec:8.0f} ops/s   (goal >= 2000: "
-                f"{'met' if rec >= 2000 else 'NOT met'})"
-            )
-            print(
-                f"  recording cost:    {cost * 100:6.1f} %       (goal <= 10%: "
-                f"{'met' if cost <= 0.10 else 'NOT met'})\n",
-                flush=True,
-            )
+        with tempfile.TemporaryDirectory() as tmp:
+            for r in range(args.rounds):
+                for client in clients:
+                    out = Path(tmp) / f"{client}-{r}.jsonl"
+                    rate, cpu = asyncio.run(one_round(url, client, args.workers, args.seconds, out))
+                    figures[client].append(rate)
+                    cpu_per_op[client].append(cpu)
+                    print(
+                        f"round {r + 1} {client:8}: {rate:8.0f} recorded ops/s "
+                        f"{cpu:6.0f} us runner CPU/op",
+                        flush=True,
+                    )
     finally:
         server.terminate()
         server.wait(timeout=10)
+    print(f"\nworkers={args.workers} seconds={args.seconds} rounds={args.rounds}")
+    medians = {c: statistics.median(v) for c, v in figures.items()}
+    for client, rate in medians.items():
+        cpu = statistics.median(cpu_per_op[client])
+        print(f"  median {client:8}: {rate:8.0f} recorded ops/s {cpu:6.0f} us runner CPU/op")
+    if "http" in medians:
+        rate = medians["http"]
+        print(f"  HttpClient >= {GOAL_RATE}: {'met' if rate >= GOAL_RATE else 'NOT met'}")
+        if "httpx" in medians:
+            ratio = rate / medians["httpx"]
+            verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
+            print(f"  ratio HttpClient / httpx: {ratio:.2f}x (goal >= {GOAL_RATIO:g}x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Client as Client
     from workbench.api import Cluster as Cluster
     from workbench.api import Completion as Completion
+    from workbench.api import CompletionType as CompletionType
     from workbench.api import Context as Context
     from workbench.api import Event as Event
     from workbench.api import External as External
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import FaultNotHealed as FaultNotHealed
     from workbench.api import Generator as Generator
     from workbench.api import HistoryError as HistoryError
+    from workbench.api import HttpClient as HttpClient
     from workbench.api import HttpReady as HttpReady
     from workbench.api import MaybeApplied as MaybeApplied
     from workbench.api import NotApplied as NotApplied
@@ -38,6 +40,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import PluginError as PluginError
     from workbench.api import Postgres as Postgres
     from workbench.api import Redis as Redis
+    from workbench.api import Response as Response
     from workbench.api import Service as Service
     from workbench.api import Target as Target
     from workbench.api import Topology as Topology

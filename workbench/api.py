@@ -32,7 +32,17 @@ from __future__ import annotations
 
 from workbench import generator as gen
 from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, Witness, event_indices
-from workbench.client import Client, Completion, MaybeApplied, NotApplied, Op, fail, info, ok
+from workbench.client import (
+    Client,
+    Completion,
+    CompletionType,
+    MaybeApplied,
+    NotApplied,
+    Op,
+    fail,
+    info,
+    ok,
+)
 from workbench.failpoints import (
     FailpointError,
     FailpointMiddleware,
@@ -44,6 +54,7 @@ from workbench.failpoints import (
 from workbench.fault import Fault, FaultError, FaultNotHealed
 from workbench.generator import Context, Generator, Wait
 from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
+from workbench.http import HttpClient, Response
 from workbench.plugins import PluginError
 from workbench.runtime.cluster import Cluster
 from workbench.target import Options, Plan, Target
@@ -57,6 +68,7 @@ __all__ = [
     "Client",
     "Cluster",
     "Completion",
+    "CompletionType",
     "Context",
     "Event",
     "External",
@@ -67,6 +79,7 @@ __all__ = [
     "FaultNotHealed",
     "Generator",
     "HistoryError",
+    "HttpClient",
     "HttpReady",
     "MaybeApplied",
     "NotApplied",
@@ -77,6 +90,7 @@ __all__ = [
     "PluginError",
     "Postgres",
     "Redis",
+    "Response",
     "Service",
     "Target",
     "Topology",

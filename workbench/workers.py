@@ -146,6 +146,8 @@ class WorkerPool:
             # Wake workers waiting on a barrier or for work that depends on this completion.
             self._completed.set()
             self._completed = asyncio.Event()
+            # A client that answers without waiting would otherwise run this worker alone.
+            await asyncio.sleep(0)
 
     async def _wait(self, until: float | None) -> None:
         event = self._completed
@@ -162,7 +164,8 @@ class WorkerPool:
         self.history.record(process, "invoke", op.f, op.value, **op.extra)
         client = self._clients[worker]
         try:
-            completion = await asyncio.wait_for(client.invoke(op), self.op_timeout)
+            async with asyncio.timeout(self.op_timeout):
+                completion = await client.invoke(op)
         except TimeoutError:
             completion = Completion("info", None, "timeout")
         except asyncio.CancelledError:

@@ -12,8 +12,8 @@ Operations (``Op.f``) and what their completions carry:
     without doing anything for this request (the error names which: ``bad_request``,
     ``in_progress``, ``fingerprint_mismatch``, ``store_unavailable``);
   - any other status (502, 500, 503 after the claim) -> ``info``: the payment may have happened;
-  - connection refused / connect timeout -> ``fail`` (nothing was sent); a timeout or a broken
-    connection after sending -> ``info``.
+  - connection refused / connect timeout -> ``fail`` ``refused`` (nothing was sent); a timeout or
+    a broken connection after sending -> ``info`` (:class:`workbench.MaybeApplied`).
 
 - ``read-balances`` ``{accounts, initial_cents}`` -> ok ``{"balances": {account: cents}}``;
 - ``read-provider`` -> ok ``{"charges": [...]}`` (the provider's ground truth, see provider.py);
@@ -28,24 +28,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
-from workbench.client import Completion, Op, fail, info, ok
-from workbench.runtime.cluster import Cluster
+from workbench import (
+    Cluster,
+    Completion,
+    HttpClient,
+    MaybeApplied,
+    NotApplied,
+    Op,
+    Response,
+    fail,
+    info,
+    ok,
+)
 
 API = "payments-api"
 PROVIDER = "provider"
 #: Below the harness's per-operation timeout so the client reports its own timeouts.
 HTTP_TIMEOUT = 4.5
+#: Final reads may be large and run after healing: longer than a payment.
+READ_TIMEOUT = 15.0
+#: How much of a non-JSON body a completion keeps.
+BODY_EXCERPT = 500
 
 _DEFINITE = {400: "bad_request", 409: "in_progress", 422: "fingerprint_mismatch"}
-
-
-def _body(resp: httpx.Response) -> Any:
-    try:
-        return resp.json()
-    except ValueError:
-        return resp.text[:500]
 
 
 def classify_payment(status: int, body: Any) -> tuple[str, str | None]:
@@ -59,72 +64,72 @@ def classify_payment(status: int, body: Any) -> tuple[str, str | None]:
     return "info", f"http {status}"
 
 
-class PaymentsClient:
+class PaymentsClient(HttpClient):
+    service = API
+    timeout = HTTP_TIMEOUT
+
     def __init__(self) -> None:
-        self.api: list[str] = []
-        self.api_direct: list[str] = []
-        self.provider_direct: list[str] = []
-        self.http: httpx.AsyncClient | None = None
+        super().__init__()
+        self.provider = ""
 
     async def open(self, cluster: Cluster, worker: int) -> None:
-        self.api = cluster.endpoints(API)
-        self.api_direct = cluster.direct_endpoints(API)
-        self.provider_direct = cluster.direct_endpoints(PROVIDER)
-        self.http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, trust_env=False)
-
-    async def close(self) -> None:
-        if self.http is not None:
-            await self.http.aclose()
-            self.http = None
+        await super().open(cluster, worker)
+        self.provider = cluster.direct_endpoints(PROVIDER)[0]
 
     async def invoke(self, op: Op) -> Completion:
-        assert self.http is not None, "invoke before open"
         if op.f == "pay":
-            return await self._pay(self.http, op.value)
+            return await self._pay(op.value)
         try:
             if op.f == "read-balances":
-                return await self._read_balances(self.http, op.value)
+                return await self._read_balances(op.value)
             if op.f == "read-provider":
-                resp = await self.http.get(f"{self.provider_direct[0]}/charges", timeout=15.0)
-                if resp.status_code != 200:
-                    return fail(f"http {resp.status_code}", {"status": resp.status_code})
-                return ok({"charges": resp.json()["charges"]})
+                resp = await self.get(f"{self.provider}/charges", timeout=READ_TIMEOUT)
+                if resp.status != 200:
+                    return fail(f"http {resp.status}", {"status": resp.status})
+                return ok({"charges": resp.body["charges"]})
             if op.f == "read-records":
-                resp = await self.http.post(
-                    f"{self.api_direct[0]}/_records", json={"keys": op.value["keys"]}, timeout=15.0
+                resp = await self.post(
+                    "/_records",
+                    json={"keys": op.value["keys"]},
+                    direct=True,
+                    replica=0,
+                    timeout=READ_TIMEOUT,
                 )
-                if resp.status_code != 200:
-                    return fail(f"http {resp.status_code}", {"status": resp.status_code})
-                return ok({"records": resp.json()["records"]})
-        except httpx.HTTPError as e:
+                if resp.status != 200:
+                    return fail(f"http {resp.status}", {"status": resp.status})
+                return ok({"records": resp.body["records"]})
+        except (NotApplied, MaybeApplied) as e:
             # A read has no effect: whatever went wrong, it certainly did not happen.
             return fail(f"{type(e).__name__}: {e}")
         return fail(f"unknown operation {op.f!r}")
 
-    async def _pay(self, http: httpx.AsyncClient, v: dict[str, Any]) -> Completion:
-        base = self.api[int(v.get("replica", 0)) % len(self.api)]
+    async def _pay(self, v: dict[str, Any]) -> Completion:
         headers = {"Idempotency-Key": v["key"], "X-Request-Id": v["rid"]}
         payload = {k: v[k] for k in ("account", "amount_cents", "currency")}
         try:
-            resp = await http.post(f"{base}/payments", json=payload, headers=headers)
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
-            return fail("refused", {"detail": f"{type(e).__name__}: {e}"})
-        except httpx.HTTPError as e:
-            return info(f"{type(e).__name__}", {"detail": str(e)[:200]})
-        body = _body(resp)
-        value = {"status": resp.status_code, "body": body}
-        kind, error = classify_payment(resp.status_code, body)
+            resp = await self.post(
+                "/payments", json=payload, headers=headers, replica=int(v.get("replica", 0))
+            )
+        except NotApplied as e:
+            return fail("refused", {"detail": str(e)})
+        # MaybeApplied (sent, no answer) propagates: the harness records info.
+        value = {"status": resp.status, "body": _excerpt(resp)}
+        kind, error = classify_payment(resp.status, value["body"])
         if kind == "ok":
             return ok(value)
         if kind == "fail":
             return fail(error, value)
         return info(error, value)
 
-    async def _read_balances(self, http: httpx.AsyncClient, v: dict[str, Any]) -> Completion:
+    async def _read_balances(self, v: dict[str, Any]) -> Completion:
         balances: dict[str, int] = {}
         for account in v["accounts"]:
-            resp = await http.get(f"{self.api_direct[0]}/accounts/{account}")
-            if resp.status_code != 200:
-                return fail(f"http {resp.status_code}", {"account": account})
-            balances[account] = int(resp.json()["balance_cents"])
+            resp = await self.get(f"/accounts/{account}", direct=True, replica=0)
+            if resp.status != 200:
+                return fail(f"http {resp.status}", {"account": account})
+            balances[account] = int(resp.body["balance_cents"])
         return ok({"balances": balances})
+
+
+def _excerpt(resp: Response) -> Any:
+    return resp.body[:BODY_EXCERPT] if isinstance(resp.body, str) else resp.body

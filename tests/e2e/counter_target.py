@@ -10,45 +10,30 @@ import itertools
 from collections.abc import Sequence
 from typing import ClassVar
 
-import httpx
-
 from workbench import (
-    Client,
     Completion,
+    HttpClient,
     Op,
     Options,
     Plan,
     Postgres,
     Service,
     Topology,
-    fail,
     gen,
-    ok,
 )
-from workbench.runtime.cluster import Cluster
 
 
-class SetClient(Client):
-    def __init__(self) -> None:
-        self._http: httpx.AsyncClient | None = None
-
-    async def open(self, cluster: Cluster, worker: int) -> None:
-        urls = cluster.endpoints("api")
-        self._http = httpx.AsyncClient(base_url=urls[worker % len(urls)], timeout=10)
+class SetClient(HttpClient):
+    service = "api"
+    timeout = 0.9  # below the plan's op_timeout, so the client reports its own timeouts
 
     async def invoke(self, op: Op) -> Completion:
-        assert self._http is not None
         if op.f == "add":
-            r = await self._http.post("/add", json={"element": op.value})
-            return ok() if r.status_code == 200 else fail(f"http {r.status_code}")
-        r = await self._http.get("/read")
-        if r.status_code != 200:
-            return fail(f"http {r.status_code}")
-        return ok(r.json()["elements"])
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
+            # A 5xx may come after the INSERT committed: info, never fail (the default mapping).
+            resp = await self.post("/add", json={"element": op.value})
+            return self.complete(resp, value=op.value)
+        resp = await self.get("/read")
+        return self.complete(resp, value=resp.body["elements"] if resp.ok else None)
 
 
 class SetTarget:

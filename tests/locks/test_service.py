@@ -27,7 +27,7 @@ from targets.locks import resource
 from targets.locks.client import LocksClient
 from targets.locks.target import LocksTarget
 from workbench.checker import CheckContext
-from workbench.client import Completion, Op
+from workbench.client import Completion, MaybeApplied, NotApplied, Op
 from workbench.history import Event
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
@@ -68,7 +68,9 @@ class Recorder:
         self.events.append(Event(len(self.events), t, process, "invoke", op.f, op.value))
         try:
             done = await cl.invoke(op)
-        except httpx.HTTPError as e:
+        except NotApplied as e:
+            done = Completion("fail", None, str(e))
+        except MaybeApplied as e:
             done = Completion("info", None, str(e))
         self.events.append(
             Event(
