@@ -12,7 +12,11 @@ from pathlib import Path
 def private_venv(path: Path) -> Path:
     """Creates a virtualenv at ``path`` that sees the workbench's environment beneath its own
     site-packages, and returns its ``python``. What is installed into it stays in it."""
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
+    # Without pip or setuptools of its own: the workbench environment's (seen below) are used,
+    # and installs still land here, in this interpreter's site-packages.
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(path)], check=True, timeout=120
+    )
     python = path / "bin" / "python"
     own = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
@@ -26,4 +30,8 @@ def private_venv(path: Path) -> Path:
     (Path(own) / "workbench-under-test.pth").write_text(
         f"import site; site.addsitedir({shared!r})\n"
     )
+    # The console script, as `pip install` of the workbench would write it.
+    script = path / "bin" / "workbench"
+    script.write_text(f"#!{python}\nimport sys\nfrom workbench.cli import main\nsys.exit(main())\n")
+    script.chmod(0o755)
     return python

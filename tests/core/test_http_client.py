@@ -274,7 +274,7 @@ def test_harness_records_fail_for_refused_and_info_for_reset(tmp_path: Path) -> 
                 make_client=SvcClient,
                 workers=1,
                 op_timeout=2.0,
-                rng=random.Random(0),
+                seed=0,
             )
             await pool.open()
             await pool.run(seq(ops))
