@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import random
 import socket
 import struct
 from collections.abc import Awaitable, Callable
