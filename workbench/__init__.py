@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Redis as Redis
     from workbench.api import Response as Response
     from workbench.api import Service as Service
+    from workbench.api import Step as Step
     from workbench.api import Target as Target
     from workbench.api import Topology as Topology
     from workbench.api import UndeclaredFailpoint as UndeclaredFailpoint

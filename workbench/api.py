@@ -52,7 +52,7 @@ from workbench.failpoints import (
     failpoint_sync,
 )
 from workbench.fault import Fault, FaultError, FaultNotHealed
-from workbench.generator import Context, Generator, Wait
+from workbench.generator import Context, Generator, Step, Wait
 from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
 from workbench.http import HttpClient, Response
 from workbench.plugins import PluginError
@@ -92,6 +92,7 @@ __all__ = [
     "Redis",
     "Response",
     "Service",
+    "Step",
     "Target",
     "Topology",
     "UndeclaredFailpoint",

@@ -339,3 +339,55 @@ def until_ok(inner: Generator) -> Generator:
 def repeat(op: Op) -> Generator:
     """The same operation forever."""
     return FromFn(lambda ctx: op)
+
+
+class ReadUntilOk:
+    """``op`` one at a time (never two copies in flight) until one completes ``ok`` or ``tries``
+    were made: the shape of a final read, cheap to repeat, but whose concurrent copies would only
+    add noise to the history."""
+
+    def __init__(self, op: Op, tries: int = 5) -> None:
+        self.op = op
+        self.tries = tries
+        self._in_flight = False
+        self._done = False
+
+    def next(self, ctx: Context) -> Step:
+        if self._done or (self.tries <= 0 and not self._in_flight):
+            return None
+        if self._in_flight:
+            return Wait(None)
+        self.tries -= 1
+        self._in_flight = True
+        return Op(self.op.f, self.op.value, dict(self.op.extra))
+
+    def update(self, ctx: Context, op: Op, completion: Completion) -> None:
+        self._in_flight = False
+        if completion.type == "ok":
+            self._done = True
+
+
+def read_until_ok(op: Op, tries: int = 5) -> Generator:
+    return ReadUntilOk(op, tries)
+
+
+class Lazy:
+    """The generator ``make()`` returns, built when first asked for an operation: for a phase
+    whose operations depend on what earlier phases learnt (the keys a final read must cover)."""
+
+    def __init__(self, make: Callable[[], Generator]) -> None:
+        self._make = make
+        self._gen: Generator | None = None
+
+    def next(self, ctx: Context) -> Step:
+        if self._gen is None:
+            self._gen = self._make()
+        return self._gen.next(ctx)
+
+    def update(self, ctx: Context, op: Op, completion: Completion) -> None:
+        if self._gen is not None:
+            self._gen.update(ctx, op, completion)
+
+
+def lazy(make: Callable[[], Generator]) -> Generator:
+    return Lazy(make)

@@ -16,20 +16,7 @@ import itertools
 from collections.abc import Iterator
 
 from targets.locks.variants import LEASE_MS, RESOURCES, Variant
-from workbench.client import Completion, Op
-from workbench.generator import (
-    Context,
-    Generator,
-    Step,
-    each_worker,
-    from_fn,
-    limit,
-    once,
-    phases,
-    sleep,
-    until_ok,
-)
-from workbench.target import Options
+from workbench import Completion, Context, Generator, Op, Options, Step, gen
 
 INCR_SHARE = 0.6
 PROBE_SHARE = 0.2
@@ -95,15 +82,17 @@ def final(variant: Variant, options: Options, ids: Iterator[int]) -> Generator:
         return out
 
     def retries(resource: str) -> Generator:
-        return until_ok(limit(3, from_fn(lambda ctx: locked_op(ctx, next(ids), resource, True))))
+        return gen.until_ok(
+            gen.limit(3, gen.from_fn(lambda ctx: locked_op(ctx, next(ids), resource, True)))
+        )
 
     def for_worker(worker: int) -> Generator:
-        return phases(*(retries(r) for r in mine(worker)))
+        return gen.phases(*(retries(r) for r in mine(worker)))
 
-    return phases(
-        sleep(2 * LEASE_MS / 1000),
-        each_worker(for_worker),
-        once(Op("read-resource")),
+    return gen.phases(
+        gen.sleep(2 * LEASE_MS / 1000),
+        gen.each_worker(for_worker),
+        gen.once(Op("read-resource")),
     )
 
 

@@ -18,20 +18,11 @@ Operations (see ``client.py`` for how they complete):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from targets.payments.schema import ACCOUNTS, CURRENCIES, INITIAL_BALANCE_CENTS
-from workbench.client import Completion, Op
-from workbench.generator import (
-    Context,
-    Generator,
-    Step,
-    Wait,
-    phases,
-    sleep,
-)
+from workbench import Completion, Context, Generator, Op, Step, Wait, gen
 
 #: Answers after which retrying the same request is pointless.
 TERMINAL_ERRORS = frozenset({"fingerprint_mismatch", "bad_request"})
@@ -235,69 +226,23 @@ class Resolver:
             self._ready_at[st.key] = ctx.time + backoff(st.failures, ctx, base=0.3, cap=1.0)
 
 
-class ReadUntilOk:
-    """One read at a time until one completes ``ok`` or ``tries`` ran (reads are cheap to
-    repeat, but concurrent copies would only add noise to the history)."""
-
-    def __init__(self, op: Op, tries: int = 5) -> None:
-        self.op = op
-        self.tries = tries
-        self._in_flight = False
-        self._done = False
-
-    def next(self, ctx: Context) -> Step:
-        if self._done or (self.tries <= 0 and not self._in_flight):
-            return None
-        if self._in_flight:
-            return Wait(None)
-        self.tries -= 1
-        self._in_flight = True
-        return Op(self.op.f, self.op.value)
-
-    def update(self, ctx: Context, op: Op, completion: Completion) -> None:
-        self._in_flight = False
-        if completion.type == "ok":
-            self._done = True
-
-
-def _read(op: Op, tries: int = 5) -> Generator:
-    return ReadUntilOk(op, tries)
-
-
-class _Lazy:
-    """A generator built when first asked (the keys to read are known only by then)."""
-
-    def __init__(self, make: Callable[[], Generator]) -> None:
-        self._make = make
-        self._gen: Generator | None = None
-
-    def next(self, ctx: Context) -> Step:
-        if self._gen is None:
-            self._gen = self._make()
-        return self._gen.next(ctx)
-
-    def update(self, ctx: Context, op: Op, completion: Completion) -> None:
-        if self._gen is not None:
-            self._gen.update(ctx, op, completion)
-
-
 def final_phase(ledger: Ledger, *, replicas: int, lease_seconds: float) -> Generator:
     """Wait out the leases, resolve every key, then read balances, then the provider's charges
     (in that order: a straggling request charges before it debits, so reading balances first
     can only make a charge look unrecorded, which unresolved keys explain, never the reverse),
     then every key's API record."""
-    return phases(
-        sleep(lease_seconds + 0.5),
+    return gen.phases(
+        gen.sleep(lease_seconds + 0.5),
         Resolver(ledger, replicas=replicas),
-        _read(
+        gen.read_until_ok(
             Op(
                 "read-balances",
                 {"accounts": list(ACCOUNTS), "initial_cents": INITIAL_BALANCE_CENTS},
             )
         ),
-        _read(Op("read-provider", {})),
-        _Lazy(
-            lambda: _read(
+        gen.read_until_ok(Op("read-provider", {})),
+        gen.lazy(
+            lambda: gen.read_until_ok(
                 Op("read-records", {"keys": [[s.account, s.key] for s in ledger.keys.values()]})
             )
         ),

@@ -13,10 +13,12 @@ from workbench.generator import (
     Wait,
     each_worker,
     from_fn,
+    lazy,
     limit,
     mix,
     once,
     phases,
+    read_until_ok,
     repeat,
     seq,
     sleep,
@@ -154,3 +156,28 @@ def test_same_seed_same_operation_sequence(seed: int, workers: int) -> None:
     a = [(o.f, o.value) for o in drain(gen(), workers=workers, seed=seed)]
     b = [(o.f, o.value) for o in drain(gen(), workers=workers, seed=seed)]
     assert a == b and len(a) == 40
+
+
+def test_read_until_ok_is_one_at_a_time_and_stops_at_ok_or_after_its_tries() -> None:
+    g = read_until_ok(Op("read"), tries=3)
+    rng = random.Random(0)
+    first = g.next(Context(0.0, 0, 2, rng))
+    assert isinstance(first, Op)
+    # While one copy is in flight, another worker is told to wait, not given a second copy.
+    assert isinstance(g.next(Context(0.0, 1, 2, rng)), Wait)
+    g.update(Context(0.0, 0, 2, rng), first, Completion("fail", error="x"))
+    second = g.next(Context(0.0, 1, 2, rng))
+    assert isinstance(second, Op)
+    g.update(Context(0.0, 1, 2, rng), second, Completion("ok"))
+    assert g.next(Context(0.0, 0, 2, rng)) is None
+    assert [o.f for o in drain(read_until_ok(Op("read"), tries=3), result="info")] == ["read"] * 3
+
+
+def test_lazy_builds_its_generator_only_when_first_asked() -> None:
+    learnt: list[int] = []
+    g = phases(
+        from_fn(lambda ctx: None if learnt else (learnt.append(1) or Op("learn"))),
+        lazy(lambda: seq([Op("read", list(learnt))])),
+    )
+    ops = drain(g)
+    assert [(o.f, o.value) for o in ops] == [("learn", None), ("read", [1])]
