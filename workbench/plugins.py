@@ -8,8 +8,8 @@ the part:
 - a required part that is missing ("target 'kv' (my_kv:KvTarget) has no 'plan'");
 - a part of the wrong shape (a method that should be ``async def``, a name that is not a str);
 - a public attribute that is not a part but is close to one, which is almost always a typo of an
-  optional part the harness would otherwise silently ignore ("'op_timout' is not a part of a
-  client; did you mean 'op_timeout'?").
+  optional part the harness would otherwise silently ignore ("'clasify' is not a part of a
+  client; did you mean 'classify'?").
 
 Other public names are allowed: a plugin may have helpers of its own.
 """

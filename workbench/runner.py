@@ -171,6 +171,12 @@ def _refuse_process_fault_on_external(spec: FaultSpec, topology: Topology) -> No
             f"fault {spec.text!r}: every such database in this topology is External, which the "
             "harness does not run; use network faults on its links"
         )
+    if started is None and not named and not topology.services:
+        raise UsageError(
+            f"fault {spec.text!r}: every service in this topology is External, which the harness "
+            "does not run, so there is nothing to kill, pause or shift the clock of; use network "
+            "faults on its links (e.g. partition:links=client->*)"
+        )
 
 
 def run_campaign(c: Campaign) -> Outcome:

@@ -256,6 +256,22 @@ def test_reset_and_timeout_after_sending_are_maybe_applied() -> None:
     with_servers(1, scenario)
 
 
+def test_an_idempotent_method_is_never_sent_twice_for_one_operation() -> None:
+    # aiohttp by default resends a GET/PUT/DELETE once after a reset; a PUT that was applied
+    # and then answered for its second attempt would be recorded wrongly.
+    async def scenario(servers: list[MiniServer], urls: list[str]) -> None:
+        c = await opened(urls)
+        try:
+            for n, call in enumerate((c.put, c.get, c.delete), start=1):
+                with pytest.raises(MaybeApplied):
+                    await call("/reset")
+                assert servers[0].requests == n, call
+        finally:
+            await c.close()
+
+    with_servers(1, scenario)
+
+
 def test_harness_records_fail_for_refused_and_info_for_reset(tmp_path: Path) -> None:
     path = tmp_path / "h.jsonl"
 

@@ -7,7 +7,7 @@ Conventions (``docs/tutorial/README.md`` states them for readers):
 - ``same-as=PATH``: the block must equal ``PATH`` as it is at that point (a file the scaffold
   wrote), so the text cannot drift from the code it shows;
 - in ``sh``, each line is one command, run by bash; ``# exit N`` after it says the exit code it
-  must have (default 0);
+  must have (default 0), and ``expect="TEXT"`` a text its output must contain;
 - ``python`` without ``file=`` runs as a script and must exit 0;
 - port 8080 is replaced by a free port everywhere;
 - a ``yaml`` workflow's ``run`` steps run too, except the two that install the workbench and the
@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 TUTORIAL = Path(__file__).resolve().parents[2] / "docs" / "tutorial"
 FENCE = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```\s*$", re.S | re.M)
-EXPECTED_EXIT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
+EXPECTED_EXIT = re.compile(r'\s+#\s*exit\s+(\d+)(?:\s+expect="([^"]*)")?\s*$')
 INSTALL_STEPS = {"Install the workbench", "Install the target"}
 # The adapter of chapter 5, the issue's promise: target, client and checker in at most 60 lines.
 ADAPTER_MAX_LINES = 60
@@ -149,6 +149,9 @@ def test_every_block_of_the_tutorial_runs_as_written(tmp_path: Path) -> None:
                         f"{where}: `{command}` exited {r.returncode}, not {expected}\n"
                         f"{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
                     )
+                    if m and m.group(2):
+                        said = m.group(2)
+                        assert said in r.stdout + r.stderr, f"{where}: no {said!r} in\n{r.stdout}"
                     ran.append(command)
             elif block.lang == "python":
                 _python(shell, python, text, where)

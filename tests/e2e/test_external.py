@@ -160,8 +160,15 @@ def test_services_the_harness_starts_reach_the_users_database_through_a_link(
     assert empty_table.pid is not None and proc_alive(empty_table.pid)
 
 
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        ("kill:service=api", "External 'api'"),
+        ("pause", "every service in this topology is External"),
+    ],
+)
 def test_a_process_fault_aimed_at_an_external_service_is_one_line_and_exit_64(
-    tmp_path: Path,
+    tmp_path: Path, fault: str, says: str
 ) -> None:
     # Nothing listens there: the refusal comes before the harness tries to reach anything.
     r = subprocess.run(
@@ -174,7 +181,7 @@ def test_a_process_fault_aimed_at_an_external_service_is_one_line_and_exit_64(
             "--external",
             f"api=http://127.0.0.1:{free_port()}",
             "--faults",
-            "kill:service=api",
+            fault,
             "--store",
             str(tmp_path / "store"),
         ],
@@ -186,6 +193,6 @@ def test_a_process_fault_aimed_at_an_external_service_is_one_line_and_exit_64(
     assert r.returncode == 64, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
-    assert "External 'api'" in lines[0] and "kill" in lines[0]
+    assert says in lines[0] and fault in lines[0]
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
