@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # the real types for type checkers; at run time names load la
     from workbench.api import Postgres as Postgres
     from workbench.api import Redis as Redis
     from workbench.api import Response as Response
+    from workbench.api import Series as Series
     from workbench.api import Service as Service
     from workbench.api import Step as Step
     from workbench.api import Target as Target

@@ -31,7 +31,15 @@ The seams, one small class each: :class:`Target` (one method, ``plan``), :class:
 from __future__ import annotations
 
 from workbench import generator as gen
-from workbench.checker import Anomaly, CheckContext, Checker, CheckResult, Witness, event_indices
+from workbench.checker import (
+    Anomaly,
+    CheckContext,
+    Checker,
+    CheckResult,
+    Series,
+    Witness,
+    event_indices,
+)
 from workbench.client import (
     Client,
     Completion,
@@ -91,6 +99,7 @@ __all__ = [
     "Postgres",
     "Redis",
     "Response",
+    "Series",
     "Service",
     "Step",
     "Target",

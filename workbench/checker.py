@@ -166,13 +166,56 @@ class Anomaly:
 
 
 @dataclass(frozen=True)
+class Series:
+    """A measurement over campaign time that the checker wants drawn (delivery lag, staleness).
+
+    ``points`` are ``(t, y)`` pairs: ``t`` in seconds since the campaign started (the history's
+    clock, so fault windows line up), ``y`` in ``unit``. A report draws each series as a scatter
+    on the run's time axis with the fault windows shaded, titled ``title``, with ``caption``
+    under it; ``key`` is a stable id (unique within the result).
+    """
+
+    key: str
+    title: str
+    unit: str
+    points: tuple[tuple[float, float], ...] = ()
+    caption: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "title": self.title,
+            "unit": self.unit,
+            "points": [[t, y] for t, y in self.points],
+            "caption": self.caption,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Series:
+        points: list[tuple[float, float]] = []
+        for p in d.get("points", ()):
+            if isinstance(p, (list, tuple)) and len(p) == 2:
+                t, y = p
+                if isinstance(t, (int, float)) and isinstance(y, (int, float)):
+                    points.append((float(t), float(y)))
+        return cls(
+            key=str(d.get("key", "")),
+            title=str(d.get("title", "")),
+            unit=str(d.get("unit", "")),
+            points=tuple(points),
+            caption=str(d.get("caption") or ""),
+        )
+
+
+@dataclass(frozen=True)
 class CheckResult:
     """A checker's verdict.
 
     ``valid``: True (no anomaly), False (at least one anomaly), or ``"unknown"`` (the checker could
     not decide, e.g. a time budget ran out). ``summary`` is one line in plain words, quantified
     ("2 accounts double-charged, 3 duplicate charges, $41.00"). ``impact`` holds the figures behind
-    it (counts, amounts) for reports; ``stats`` anything else worth showing.
+    it (counts, amounts) for reports; ``stats`` anything else worth showing; ``series``
+    measurements over time the checker wants drawn (see :class:`Series`).
     """
 
     checker: str
@@ -182,9 +225,10 @@ class CheckResult:
     anomalies: tuple[Anomaly, ...] = ()
     impact: Mapping[str, Any] = field(default_factory=dict)
     stats: Mapping[str, Any] = field(default_factory=dict)
+    series: tuple[Series, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "checker": self.checker,
             "valid": self.valid,
             "kind": self.kind,
@@ -193,6 +237,9 @@ class CheckResult:
             "impact": dict(self.impact),
             "stats": dict(self.stats),
         }
+        if self.series:
+            out["series"] = [s.to_json() for s in self.series]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> CheckResult:
@@ -204,6 +251,9 @@ class CheckResult:
             anomalies=tuple(Anomaly.from_json(a) for a in d.get("anomalies", ())),
             impact=d.get("impact", {}),
             stats=d.get("stats", {}),
+            series=tuple(
+                Series.from_json(x) for x in d.get("series", ()) if isinstance(x, Mapping)
+            ),
         )
 
 

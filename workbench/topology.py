@@ -41,17 +41,24 @@ from urllib.parse import urlsplit
 
 RedisPersistence = Literal["aof-always", "aof-everysec", "none"]
 ExternalKind = Literal["http", "postgres", "redis"]
+#: PostgreSQL settings the harness fixes: a crash test means nothing without them.
+PROTECTED_PG_SETTINGS = frozenset({"fsync", "synchronous_commit", "full_page_writes"})
 
 
 @dataclass(frozen=True)
 class Postgres:
     """A throwaway PostgreSQL server (fsync on), with database and user ``workbench``.
 
-    ``init_sql`` runs once after start, before any service starts (schemas, seed rows).
+    ``init_sql`` runs once after start, before any service starts (schemas, seed rows), as
+    user ``workbench`` (which may create logical replication slots). ``settings`` are server
+    parameters (``{"wal_level": "logical"}``) passed at every start; the harness's own
+    (``fsync``, ``synchronous_commit``, ``full_page_writes``) cannot be overridden: crash tests
+    depend on them.
     """
 
     name: str = "pg"
     init_sql: str = ""
+    settings: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -251,6 +258,13 @@ class Topology:
             raise ValueError(f"topology names used twice: {', '.join(dupes)}")
         for e in self.external:
             e.validate()
+        for p in self.postgres:
+            fixed = sorted(k for k in p.settings if k in PROTECTED_PG_SETTINGS)
+            if fixed:
+                raise ValueError(
+                    f"postgres {p.name!r}: setting {', '.join(fixed)} is the harness's own "
+                    "(crash tests depend on it); remove it from settings"
+                )
         known: set[str] = set(self.database_names()) | {e.name for e in self.external}
         for s in self.services:
             for dep in [*s.depends_on, *s.urls.values()]:

@@ -39,10 +39,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from targets.payments.aio import StoreUnavailable, deadline
 from targets.payments.schema import ACCOUNTS
 from targets.payments.store import Claim, KeyStore, downstream_key, fingerprint
 from targets.payments.variants import VariantSpec, from_env
+from targets.pg_pool import StoreUnavailable, deadline
 from workbench import FailpointMiddleware, declare_failpoints, failpoint
 
 PROVIDER_TIMEOUT = 1.5

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from targets.payments.aio import PgPool, StoreUnavailable
+from targets.pg_pool import PgPool, StoreUnavailable
 from workbench import FailpointError, FailpointMiddleware, declare_failpoints, failpoint
 
 _COLUMNS = "id, idempotency_key, account, amount_cents, currency, metadata"
@@ -48,7 +48,7 @@ def _charge(row: tuple[Any, ...]) -> dict[str, Any]:
 
 class Provider:
     def __init__(self, dsn: str) -> None:
-        self.pool = PgPool(dsn, timeout=2.0)
+        self.pool = PgPool(dsn, timeout=2.0, application_name="payments")
 
     async def create_charge(self, request: Request) -> JSONResponse:
         try:

@@ -2,7 +2,7 @@
 
 The API's flow (``api.py``) is written once against :class:`KeyStore`; ``store_pg.py`` and
 ``store_redis.py`` implement it, each honouring the variant's switches where the idea lives.
-Every method may raise :class:`targets.payments.aio.StoreUnavailable` (outcome unknown).
+Every method may raise :class:`targets.pg_pool.StoreUnavailable` (outcome unknown).
 """
 
 from __future__ import annotations

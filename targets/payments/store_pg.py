@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from targets.payments.aio import PgPool
 from targets.payments.store import Claim
 from targets.payments.variants import VariantSpec
+from targets.pg_pool import PgPool
 from workbench import failpoint
 
 _KEY_COLUMNS = (
@@ -35,7 +35,7 @@ _KEY_COLUMNS = (
 
 class PgKeyStore:
     def __init__(self, dsn: str, spec: VariantSpec) -> None:
-        self.pool = PgPool(dsn)
+        self.pool = PgPool(dsn, application_name="payments")
         self.spec = spec
 
     async def claim(

@@ -17,10 +17,10 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from targets.payments.aio import StoreUnavailable, deadline
 from targets.payments.schema import INITIAL_BALANCE_CENTS
 from targets.payments.store import Claim
 from targets.payments.variants import VariantSpec
+from targets.pg_pool import StoreUnavailable, deadline
 from workbench import failpoint
 
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "

@@ -144,7 +144,11 @@ class LocalCluster:
 
         for spec in topo.postgres:
             pg = PostgresServer(
-                spec.name, self.run_dir, init_sql=spec.init_sql, registry=self.registry
+                spec.name,
+                self.run_dir,
+                init_sql=spec.init_sql,
+                settings=spec.settings,
+                registry=self.registry,
             )
             self._pg.append(pg)
             self.nodes[pg.name] = pg

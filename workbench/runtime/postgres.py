@@ -22,6 +22,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import psycopg
@@ -53,6 +54,7 @@ class PostgresServer(ProcessNode):
         run_dir: Path,
         *,
         init_sql: str = "",
+        settings: Mapping[str, str] | None = None,
         port: int | None = None,
         registry: PidRegistry | None = None,
         ready_timeout: float = 60.0,
@@ -60,6 +62,8 @@ class PostgresServer(ProcessNode):
         self.name = name
         self.run_dir = run_dir
         self.init_sql = init_sql
+        # Topology.validate() refused any of the harness's own settings already.
+        extra = [arg for k, v in (settings or {}).items() for arg in ("-c", f"{k}={v}")]
         self.port = port if port is not None else free_port()
         self.ready_timeout = ready_timeout
         self.bins = pg_binaries()
@@ -105,6 +109,7 @@ class PostgresServer(ProcessNode):
                 # be left behind by every SIGKILL.
                 "-c",
                 "dynamic_shared_memory_type=mmap",
+                *extra,
             ],
             log_path=run_dir / "logs" / f"{name}.log",
             cwd=self.data_dir.parent,
@@ -266,7 +271,7 @@ class PostgresServer(ProcessNode):
                 "SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_USER,)
             ).fetchone()
             if not exists:
-                conn.execute(f"CREATE ROLE {APP_USER} LOGIN CREATEDB")
+                conn.execute(f"CREATE ROLE {APP_USER} LOGIN CREATEDB REPLICATION")
             if not conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (APP_DB,)
             ).fetchone():

@@ -1,4 +1,5 @@
-"""Deadlines that return on time, and a tiny PostgreSQL connection pool built on them.
+"""Deadlines that return on time, and a tiny PostgreSQL connection pool built on them (shared by
+the bundled targets' services).
 
 Why not ``asyncio.wait_for``: cancelling a psycopg query makes psycopg send a cancel request and
 wait for the server (up to 5 + 5 s), and through a blackholed proxy that wait is the whole 10 s.
@@ -57,15 +58,18 @@ class PgPool:
     connection and server errors become :class:`StoreUnavailable`.
     """
 
-    def __init__(self, dsn: str, *, size: int = 8, timeout: float = 2.0) -> None:
+    def __init__(
+        self, dsn: str, *, size: int = 8, timeout: float = 2.0, application_name: str = "target"
+    ) -> None:
         self.dsn = dsn
+        self.application_name = application_name
         self.size = size
         self.timeout = timeout
         self._idle: list[psycopg.AsyncConnection[Any]] = []
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
-            self.dsn, connect_timeout=2, options=PG_OPTIONS, application_name="payments"
+            self.dsn, connect_timeout=2, options=PG_OPTIONS, application_name=self.application_name
         )
 
     async def _run(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
