@@ -4,7 +4,8 @@ A run directory holds ``history.jsonl``, ``campaign.json``, ``results.json`` (ab
 run is going or after a crash) and ``logs/*.log``. :func:`load_run` reads them once and returns a
 :class:`RunView`: operations paired, fault windows built from nemesis events, each checker's
 anomalies laid out from the witnesses its checker gave (operations looked up by index,
-excerpts), and the headline that states the impact. No checker-specific key is decoded.
+excerpts), the measurements over time it handed over to draw (:class:`Series`), and the headline
+that states the impact. No checker-specific key is decoded.
 
 Nothing here formats HTML: values stay Python objects and each renderer escapes them.
 """
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from workbench.checker import Anomaly, Witness
+from workbench.checker import Anomaly, Series, Witness
 from workbench.history import Event, HistoryError, Operation, pair_operations, read_history
 
 #: Anomalies rendered in full per checker; the rest are counted and left to ``results.json``,
@@ -126,7 +127,8 @@ class AnomalyView:
 
 @dataclass(frozen=True)
 class CheckerView:
-    """A checker's verdict ready to show: ``impact_items`` are (label, formatted figure) pairs."""
+    """A checker's verdict ready to show: ``impact_items`` are (label, formatted figure) pairs;
+    ``series`` the measurements over time it wants drawn, in its order (one plot each)."""
 
     name: str
     kind: str
@@ -137,6 +139,7 @@ class CheckerView:
     anomalies: list[AnomalyView]
     anomaly_count: int
     stats: Mapping[str, Any]
+    series: tuple[Series, ...] = ()
 
     @property
     def verdict_word(self) -> str:
@@ -398,6 +401,13 @@ def checker_view(
     impact = impact if isinstance(impact, Mapping) else {}
     valid = data.get("valid", "unknown")
     stats = data.get("stats") or {}
+    series_raw = data.get("series") or ()
+    # Read as CheckResult.from_json reads it; a malformed entry (not an object) is left out.
+    series = tuple(
+        Series.from_json(x)
+        for x in (series_raw if isinstance(series_raw, list) else ())
+        if isinstance(x, Mapping)
+    )
     return CheckerView(
         name=str(data.get("checker", "?")),
         kind="liveness" if data.get("kind") == "liveness" else "safety",
@@ -408,6 +418,7 @@ def checker_view(
         anomalies=anomalies,
         anomaly_count=len(anomalies_raw),
         stats=stats if isinstance(stats, Mapping) else {},
+        series=series,
     )
 
 

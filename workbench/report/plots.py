@@ -1,10 +1,11 @@
-"""Performance plots (latency, throughput, availability) as small inline SVG strings.
+"""Performance plots (latency, throughput, availability) and the checkers' measurements over
+time (each :class:`~workbench.checker.Series` a checker hands over) as small inline SVG strings.
 
 Jepsen's convention: every plot shares the run's time range, fault windows are shaded and
 labelled, instantaneous faults are vertical lines. Matplotlib is used through
 :class:`matplotlib.figure.Figure` directly (no pyplot), so no global backend or state is touched
-and rendering is safe from any thread. Dense layers (the latency scatter) are rasterized so the
-SVG stays small with 100,000 operations.
+and rendering is safe from any thread. Dense layers (the latency and series scatters) are
+rasterized so the SVG stays small with 100,000 points.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from workbench.checker import Series
 from workbench.report.model import RunView
 
 TYPE_COLORS = {"ok": "#2f6fbf", "fail": "#d6336c", "info": "#e8890c"}
@@ -302,11 +304,107 @@ def availability_plot(view: RunView, colors: dict[str, str]) -> Plot:
     return Plot("availability", "Availability", svg, caption)
 
 
+#: Colour of a checker's series points (apart from the op-type and fault colours).
+SERIES_COLOR = "#364fc7"
+#: A series whose largest positive value is this many times its smallest is drawn on a log
+#: scale, so a few multi-second outliers do not flatten millisecond lags to the axis.
+LOG_SPREAD = 100.0
+
+
+def _s_label(value: float, _pos: int | None = None) -> str:
+    """Tick label for a duration in seconds, read as the latency plot reads: "5 ms", "2 s"."""
+    return "0" if value == 0 else _ms_label(value * 1000)
+
+
+def _unit_formatter(unit: str) -> FuncFormatter:
+    if unit == "s":
+        return FuncFormatter(_s_label)
+    if unit == "ms":
+        return FuncFormatter(_ms_label)
+    return FuncFormatter(lambda v, _pos: f"{v:g} {unit}" if unit else f"{v:g}")
+
+
+def series_plot(
+    view: RunView, colors: dict[str, str], checker: str, series: Series, key: str
+) -> Plot:
+    """One checker's measurement over campaign time: a dot per point (x = ``t``, y in
+    ``series.unit``) on the run's time axis, fault windows shaded and anomalies marked like the
+    perf plots. A log y scale when every value is positive and they span :data:`LOG_SPREAD`
+    times or more. A series with no points is drawn empty with a "no points" note; points that
+    are not finite or lie outside the run's time range are counted in the caption."""
+    pts = np.asarray(series.points, dtype=float).reshape(-1, 2)
+    finite = pts[np.isfinite(pts).all(axis=1)]
+    x, y = finite[:, 0], finite[:, 1]
+    inside = (x >= 0) & (x <= _xmax(view))
+    x, y = x[inside], y[inside]
+    unit = series.unit
+    with mpl.rc_context(_RC):
+        fig = Figure(figsize=(FIG_W, 3.0))
+        ax = _axes(fig, view)
+        log = y.size > 0 and bool((y > 0).all()) and float(y.max()) >= LOG_SPREAD * float(y.min())
+        if log:
+            ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(_unit_formatter(unit))
+        label = ax.set_ylabel(f"{unit or 'value'}{' (log scale)' if log else ''}")
+        label.set_parse_math(False)
+        handles: list[Artist] = []
+        if y.size:
+            ax.scatter(x, y, s=4, lw=0, color=SERIES_COLOR, alpha=0.6, rasterized=True, zorder=2)
+            handles.append(Patch(color=SERIES_COLOR, label=f"{y.size:,} points"))
+        else:
+            ax.text(
+                0.5,
+                0.5,
+                "no points",
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="#868e96",
+                fontsize=9,
+            )
+        handles += _shade_faults(ax, view, colors)
+        handles += _mark_anomalies(ax, view, key)
+        _legend(ax, handles)
+        svg = _svg(fig, key)
+    words = [series.caption.strip()] if series.caption.strip() else []
+    words.append(f"Measured by the {checker} checker.")
+    if not len(pts):
+        words.append("It recorded no points.")
+    left_out = len(pts) - int(y.size)
+    if left_out:
+        words.append(
+            f"{left_out:,} point(s) are not finite or lie outside the run's time range "
+            "and are not drawn."
+        )
+    return Plot(key, series.title or series.key, svg, " ".join(words))
+
+
+def _plot_key(checker: str, series_key: str, taken: set[str]) -> str:
+    """``checker-key`` made safe for an HTML id and SVG group id, unique among ``taken``."""
+    base = re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{checker}-{series_key}").strip("-") or "series"
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    taken.add(key)
+    return key
+
+
+def series_plots(view: RunView, colors: dict[str, str]) -> list[Plot]:
+    """A plot per series of every checker, in checker order then the checker's own order."""
+    taken = {"latency", "throughput", "availability"}
+    return [
+        series_plot(view, colors, c.name, s, _plot_key(c.name, s.key, taken))
+        for c in view.checkers
+        for s in c.series
+    ]
+
+
 def all_plots(view: RunView, colors: dict[str, str] | None = None) -> list[Plot]:
-    """The three perf plots in page order: latency, throughput, availability."""
+    """Every plot in page order: latency, throughput, availability, then the checkers' series."""
     colors = colors if colors is not None else fault_colors(view)
     return [
         latency_plot(view, colors),
         throughput_plot(view, colors),
         availability_plot(view, colors),
+        *series_plots(view, colors),
     ]
