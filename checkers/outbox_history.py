@@ -48,6 +48,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from workbench.checker import Witness
@@ -163,18 +164,22 @@ class OutboxHistory:
     stream_op: Operation | None
     stream: tuple[StreamEntry, ...] | None
 
+    @cached_property
     def by_command(self) -> dict[str, list[Write]]:
         out: dict[str, list[Write]] = defaultdict(list)
         for w in self.writes:
             out[w.command].append(w)
         return dict(out)
 
+    @cached_property
     def changes_by_event(self) -> dict[str, Change]:
         return {c.event: c for c in self.changes or ()}
 
+    @cached_property
     def effects_by_event(self) -> dict[str, Effect]:
         return {e.event: e for e in self.effects or ()}
 
+    @cached_property
     def stream_by_event(self) -> dict[str, list[StreamEntry]]:
         out: dict[str, list[StreamEntry]] = defaultdict(list)
         for s in self.stream or ():
@@ -353,7 +358,7 @@ def clock_offset(h: OutboxHistory) -> ClockOffset | None:
     With nothing acknowledged, the ``read-orders`` answer is taken as the moment of the last
     commit (an upper bound). None without a ``read-orders``.
     """
-    changes = h.changes_by_event()
+    changes = h.changes_by_event
     diffs: list[float] = []
     for w in h.writes:
         ev = w.event
