@@ -194,9 +194,15 @@ def test_lost_message_that_never_reached_the_broker_names_its_outbox_row() -> No
 def test_lost_message_without_stream_read_says_nothing_of_the_broker() -> None:
     b = Builder()
     b.write("o1", applied=0)
+    b.write("o2", applied=0)
+    b.outbox[b.changes[-1]["event"]] = {"state": "pending", "claimed_by": None}
     r = run(LostMessages(), b.final_reads(stream=False, outbox=False))
-    (a,) = r.anomalies
-    assert a.explanation.endswith("never applied: it was never applied (the stream was not read)")
+    with_outbox = run(LostMessages(), b.final_reads(stream=False))
+    assert with_outbox.anomalies[1].explanation.endswith(
+        "was never applied (the stream was not read; outbox row: pending, never claimed)"
+    )
+    a = r.anomalies[0]
+    assert a.explanation.endswith("was never applied (the stream was not read)")
     assert a.data["published_to"] is None
     assert not [w for w in a.witnesses if w.role == "stream read"]
 
