@@ -161,15 +161,15 @@ class LostMessages:
         row = None if h.outbox is None else h.outbox.get(c.event)
         published: list[str] | None = None
         if h.stream is None:
-            why = "the stream was not read" if h.outbox is None else _outbox_note(row)
-            where = f"it was never applied ({why})"
+            note = "" if h.outbox is None else f"; {_outbox_note(row)}"
+            where = f" (the stream was not read{note})"
         elif entries:
             published = sorted({s.stream for s in entries})
-            where = f"it was published to {', '.join(published)} and never applied"
+            where = f": it was published to {', '.join(published)} and never applied"
         else:
             published = []
             note = "" if h.outbox is None else f" ({_outbox_note(row)})"
-            where = f"it never reached the broker{note}"
+            where = f": it never reached the broker{note}"
         witnesses = [
             *write_witnesses(writes, "write that committed"),
             excerpt(h.orders_op, "committed change", dict(c.row)),
@@ -181,7 +181,7 @@ class LostMessages:
             witnesses.append(excerpt(h.orders_op, "outbox row", {c.event: dict(row)}))
         return Anomaly(
             "lost",
-            f"{c.name} committed{when} but was never applied: {where}",
+            f"{c.name} committed{when} but was never applied{where}",
             data={
                 "event": c.event,
                 "order": c.order,

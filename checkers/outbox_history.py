@@ -325,7 +325,8 @@ def seconds(x: float) -> str:
 
 
 def write_witnesses(writes: Sequence[Write], role: str) -> tuple[Witness, ...]:
-    """The writes as witnesses, each noted with its command and how it ended."""
+    """The writes (the first :data:`MAX_WRITES_SHOWN`) as witnesses, each noted with its
+    command and how it ended."""
     return tuple(
         Witness.of(w.op, role, f"{w.command}: {w.outcome()}") for w in writes[:MAX_WRITES_SHOWN]
     )
