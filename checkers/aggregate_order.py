@@ -6,6 +6,10 @@ sorted by ``first_seq`` (the consumer's global order of first application), must
 increasing versions. A relay publishing out of order, two consumers racing on one order, or a
 redelivery applied after a later change all break it: the order's read model then ends in a
 state it already left (``paid`` after ``shipped``).
+
+Only effects of committed changes are judged when the history has a ``read-orders``: an effect
+of a change that never committed is a phantom (``phantom-messages`` reports it), and its version
+number may well be taken again by the change that did commit, which is no ordering fault.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class AggregateOrder:
     "first": {"event", "version", "status", "first_seq"}, "second": {...}}``; witnesses: the
     writes of both changes (by command) and both effect rows; ``at`` is the ``read-effects``
     invocation. ``impact = {"orders": k}``; ``stats``: ``orders`` (orders with effects),
-    ``effects``, ``out_of_order``. ``"unknown"`` without an ok ``read-effects``.
+    ``effects`` (judged), ``phantoms_left_out`` (effects of uncommitted changes),
+    ``out_of_order``. ``"unknown"`` without an ok ``read-effects``.
     """
 
     name = "aggregate-order"
@@ -62,7 +67,9 @@ class AggregateOrder:
                 "no successful final read-effects: apply order cannot be judged",
             )  # fmt: skip
         per_order: dict[str, list[Effect]] = defaultdict(list)
-        for e in h.effects:
+        committed = h.changes_by_event if h.changes is not None else None
+        judged = [e for e in h.effects if committed is None or e.event in committed]
+        for e in judged:
             per_order[e.order].append(e)
         anomalies: list[Anomaly] = []
         for order in sorted(per_order, key=order_key):
@@ -77,7 +84,7 @@ class AggregateOrder:
         else:
             summary = (
                 f"all {plural(len(per_order), 'order')} applied in version order "
-                f"({plural(len(h.effects), 'effect')})"
+                f"({plural(len(judged), 'effect')})"
             )
         return CheckResult(
             self.name,
@@ -88,7 +95,8 @@ class AggregateOrder:
             impact={"orders": len(bad)},
             stats={
                 "orders": len(per_order),
-                "effects": len(h.effects),
+                "effects": len(judged),
+                "phantoms_left_out": len(h.effects) - len(judged),
                 "out_of_order": len(bad),
             },
         )

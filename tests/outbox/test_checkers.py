@@ -481,3 +481,18 @@ def test_info_writes_that_did_not_commit_never_make_an_anomaly(
         r = run(checker, events)
         assert not r.anomalies, (r.checker, r.summary, r.anomalies)
         assert r.valid in (True, "unknown")
+
+
+def test_a_phantom_whose_version_a_committed_change_took_again_is_not_out_of_order() -> None:
+    # publish-before-commit: "paid" is published and applied as v2, its transaction rolls back,
+    # the retry commits another "paid" as v2, then "shipped" v3. One phantom, no ordering fault.
+    b = Builder()
+    b.write("o5")
+    b.write("o5", "paid", outcome="info", committed=False, applied=1)
+    b.write("o5", "paid", command="o5:paid-retry")
+    b.write("o5", "shipped")
+    events = b.final_reads()
+    r = run(AggregateOrder(), events)
+    assert r.valid is True
+    assert r.stats["phantoms_left_out"] == 1
+    assert run(PhantomMessages(), events).valid is False
