@@ -32,7 +32,7 @@ from checkers.outbox_history import (
     read_outbox,
     write_witnesses,
 )
-from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, Witness
+from workbench.checker import Anomaly, CheckContext, CheckResult, Kind, Validity, Witness
 from workbench.history import Event
 
 
@@ -86,7 +86,9 @@ class LostMessages:
     total-queue): ``attempted`` (write operations invoked), ``acknowledged`` (ok writes),
     ``committed`` (changes), ``applied`` (committed events with an effect), ``lost``,
     ``lost_commits``, ``recovered`` (committed and applied events none of whose writes ended
-    ok). ``"unknown"`` without an ok ``read-orders`` and an ok ``read-effects``.
+    ok). ``"unknown"`` without an ok ``read-orders`` and an ok ``read-effects``, and when
+    events are missing but the last ``progress`` before the reads shows a backlog (they may
+    still be on their way; the anomalies are listed all the same).
     """
 
     name = "lost-messages"
@@ -130,9 +132,20 @@ class LostMessages:
         if lost_commits:
             parts.append(f"{plural(lost_commits, 'acknowledged write')} never committed")
         summary = ", ".join(parts) or f"all {plural(len(changes), 'committed event')} applied"
+        valid: Validity = not anomalies
+        if lost and not lost_commits and h.backlog:
+            # Not drained when the reads ran: these may still be on their way. Unknown, never a
+            # false alarm; a relay that stopped for good shows up as a backlog that never ends.
+            counts = ", ".join(f"{k.replace('_', ' ')} {n}" for k, n in sorted(h.backlog.items()))
+            valid = "unknown"
+            summary = (
+                f"{plural(len(lost), 'committed event')} not applied, but the relay and consumer "
+                f"had not drained when the final reads ran ({counts}): lengthen the final phase, "
+                "or see the relay and consumer logs"
+            )
         return CheckResult(
             self.name,
-            not anomalies,
+            valid,
             self.kind,
             summary,
             tuple(anomalies),

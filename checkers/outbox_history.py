@@ -33,7 +33,10 @@ Final reads; the LAST ok of each counts; every value is a dict:
 - ``read-stream``: ok value ``{"streams": {"orders.events.0": [{"id": "1764880000123-0",
   "event", "order", "version"}, ...], ...}}``, entries in stream order. It may be missing: then
   checkers say nothing about the broker.
-- ``progress`` operations (final-phase polling) are ignored.
+- ``progress``: ok value ``{"relay_backlog", "pending", "lag", "applied"}`` (sums over the
+  relays and consumers): the final phase polls it until the pipeline has drained. The last ok
+  one completed before ``read-effects`` began says whether it had (all three counts zero): when
+  it had not, an event not yet applied may still be on its way, so it is not called lost.
 
 Because ``changes`` is the database's own account, indeterminate writes need no guessing: an
 ``info`` write that committed is in ``changes`` and must be applied; one that did not is not, and
@@ -163,6 +166,9 @@ class OutboxHistory:
     effects: tuple[Effect, ...] | None
     stream_op: Operation | None
     stream: tuple[StreamEntry, ...] | None
+    backlog: Mapping[str, int] | None = None
+    """The last ok ``progress`` before ``read-effects``: its non-zero counts (empty: drained;
+    None: no progress was read)."""
 
     @cached_property
     def by_command(self) -> dict[str, list[Write]]:
@@ -201,6 +207,18 @@ def read_outbox(history: Sequence[Event]) -> OutboxHistory:
     orders_op = _with(last.get("read-orders"), "changes", list)
     effects_op = _with(last.get("read-effects"), "effects", list)
     stream_op = _with(last.get("read-stream"), "streams", dict)
+    backlog: dict[str, int] | None = None
+    for op in pair_operations(history):
+        c = op.completion
+        if op.f != "progress" or c is None or c.type != "ok" or not isinstance(c.value, dict):
+            continue
+        if effects_op is not None and c.index > effects_op.invoke.index:
+            break
+        backlog = {
+            k: int(c.value[k])
+            for k in ("relay_backlog", "pending", "lag")
+            if isinstance(c.value.get(k), int) and c.value[k] > 0
+        }
     outbox = None
     if orders_op is not None:
         raw = _value(orders_op).get("outbox")
@@ -214,6 +232,7 @@ def read_outbox(history: Sequence[Event]) -> OutboxHistory:
         effects=None if effects_op is None else _effects(_value(effects_op)["effects"]),
         stream_op=stream_op,
         stream=None if stream_op is None else _stream(_value(stream_op)["streams"]),
+        backlog=backlog,
     )
 
 

@@ -68,8 +68,7 @@ class Relay:
         self._task: asyncio.Task[None] | None = None
 
     async def publish(self, events: list[dict[str, Any]]) -> None:
-        for event in events:
-            await broker.publish(self.redis, event)
+        await broker.publish_all(self.redis, events)
 
     # -- passes: each returns how many events it published --
 

@@ -136,11 +136,14 @@ class Builder:
         effects: bool = True,
         stream: bool = True,
         outbox: bool = True,
+        backlog: int = 0,
         process: int = 9,
     ) -> list[Event]:
-        """Records the final reads (a false flag: that read fails) and returns the history."""
+        """Records the final reads (a false flag: that read fails) and returns the history;
+        ``backlog``: what the last progress poll said the relays still had to publish."""
         self.emit(process, "invoke", "progress", None)
-        self.emit(process, "ok", "progress", {"applied": len(self.effects)})
+        progress = {"relay_backlog": backlog, "pending": 0, "lag": 0, "applied": len(self.effects)}
+        self.emit(process, "ok", "progress", progress)
         state = {c["order"]: {"status": c["status"], "version": c["version"]} for c in self.changes}
         value: dict[str, Any] = {"orders": state, "changes": list(self.changes)}
         if outbox:
