@@ -149,18 +149,20 @@ class Relay:
         last_tx, last_id = await self._cursor(conn)
         if self.spec.relay == "serial-cursor":
             cur = await conn.execute(
-                "SELECT txid::text, id, payload FROM outbox WHERE id > %s"
-                f" ORDER BY id LIMIT {BATCH}",
+                "SELECT o.txid::text, o.id, o.payload FROM outbox o WHERE o.id > %s"
+                f" ORDER BY o.id LIMIT {BATCH}",
                 (last_id,),
             )
         else:
             # A transaction below the snapshot's xmin has finished: nothing can commit later
             # with an earlier (txid, id), so the cursor never passes a row still to come.
+            # ORDER BY names the table's column: a bare "txid" would sort by the output
+            # column txid::text, as text ("10000" < "9999"), publishing out of order.
             cur = await conn.execute(
-                "SELECT txid::text, id, payload FROM outbox"
-                " WHERE (txid, id) > (%s::xid8, %s)"
-                " AND txid < pg_snapshot_xmin(pg_current_snapshot())"
-                f" ORDER BY txid, id LIMIT {BATCH}",
+                "SELECT o.txid::text, o.id, o.payload FROM outbox o"
+                " WHERE (o.txid, o.id) > (%s::xid8, %s)"
+                " AND o.txid < pg_snapshot_xmin(pg_current_snapshot())"
+                f" ORDER BY o.txid, o.id LIMIT {BATCH}",
                 (last_tx, last_id),
             )
         rows = await cur.fetchall()

@@ -183,6 +183,36 @@ def test_xid_cursor_waits_for_the_late_commit(tmp_path: Path) -> None:
     assert {early, late} <= published
 
 
+def test_xid_cursor_publishes_in_transaction_order_across_a_power_of_ten(tmp_path: Path) -> None:
+    # Transaction ids compared as text put "1000" before "999": orders whose changes straddle
+    # xid 1000 would be published out of order (a relay once sorted by txid::text).
+    import psycopg
+
+    cluster = start("xid-cursor", tmp_path)
+    try:
+        with psycopg.connect(cluster.postgres["pg"].dsn(direct=True), autocommit=True) as conn:
+            row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+            assert row is not None and row[0] < 990
+            for _ in range(990 - int(row[0])):
+                conn.execute("SELECT pg_current_xact_id()")
+        api = cluster.endpoints("orders-api")[0]
+        for i in range(6):
+            place(api, f"p{i}")
+            move(api, f"p{i}", "paid")
+            move(api, f"p{i}", "shipped")
+        url = cluster.direct_endpoints("consumer")[0]
+
+        def entries() -> list[dict[str, Any]]:
+            streams = httpx.get(f"{url}/_stream", timeout=10).json()["streams"]
+            return [e for es in streams.values() for e in es if e["order"].startswith("p")]
+
+        got = wait_for("18 events published", lambda: len(e := entries()) >= 18 and e)
+        for i in range(6):
+            assert [e["version"] for e in got if e["order"] == f"p{i}"] == [1, 2, 3]
+    finally:
+        cluster.teardown()
+
+
 def relay_crash(variant: str, tmp: Path, point: str) -> tuple[set[str], dict[str, Any]]:
     """Places three orders while the relay is armed to crash at ``point``; restarts it; returns
     the three events and the consumer's effects once the relay is idle again."""
