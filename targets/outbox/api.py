@@ -15,7 +15,8 @@ Contract (JSON):
   change: the client may retry any command;
 - 503 ``{"error": "store_unavailable"}`` / 500: the outcome is unknown;
 - ``GET /_orders`` -> ``{"orders": {id: {"status", "version"}}, "changes": [...], "outbox":
-  {event: {"state", "claimed_by"}}}`` (the final read; ``outbox`` only for outbox variants);
+  {event: {"state", "claimed_by"}}}`` (the final read; ``outbox`` only where the relay marks
+  rows: not for cursor or CDC relays, nor without an outbox);
 - ``GET /health``; ``/_failpoints``: ``before-commit`` (inside the transaction, every row
   written), ``after-commit`` (committed, nothing published yet).
 
@@ -216,7 +217,9 @@ class OrderService:
                 for e, o, v, s, c, t in await cur.fetchall()
             ]
             out: dict[str, Any] = {"orders": orders, "changes": changes}
-            if self.spec.write == "outbox":
+            # Only relays that mark rows keep state in them; cursor and CDC relays never
+            # touch a row, so its columns would say "pending" of every row they published.
+            if self.spec.relay in ("skip-locked", "mark-first", "claim-column", "no-lock"):
                 cur = await conn.execute(
                     "SELECT event_id::text, sent_at IS NOT NULL, claimed_by FROM outbox"
                 )
