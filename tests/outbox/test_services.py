@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +29,11 @@ import pytest
 from faults.failpoint import Failpoint
 from faults.process import heal_nodes
 from targets.outbox.target import OutboxTarget
+from tests.runtime.support import wait_for
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
-
-
-def wait_for(what: str, fn: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Polls ``fn`` until it returns something truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def start(variant: str, tmp: Path) -> LocalCluster:

@@ -159,3 +159,18 @@ def test_skip_locked_is_clean_under_its_every_fault_mix(tmp_path: Path) -> None:
     assert all(c["valid"] is True for c in checks.values()), out
     assert checks["lost-messages"]["stats"]["committed"] > 100
     assert any(e["process"] == "nemesis" and e["f"] == "start" for e in events)
+
+
+def test_cdc_relay_reads_the_event_from_a_test_decoding_insert_line() -> None:
+    from targets.outbox.relay import parse_insert
+
+    line = (
+        "table public.outbox: INSERT: id[bigint]:7 txid[xid8]:'1003' event_id[uuid]:'e-1'"
+        " aggregate_id[text]:'o1' version[integer]:2"
+        ' payload[jsonb]:\'{"order": "o1", "note": "it\'\'s"}\''
+        " claimed_by[text]:null claimed_at[timestamp with time zone]:null"
+        " sent_at[timestamp with time zone]:null"
+    )
+    assert parse_insert(line) == {"order": "o1", "note": "it's"}
+    assert parse_insert("table public.orders: INSERT: order_id[text]:'o1'") is None
+    assert parse_insert("BEGIN 1003") is None

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import pytest
 from faults.failpoint import Failpoint
 from targets.payments.target import PaymentsTarget
 from targets.payments.variants import LEASE_SECONDS
+from tests.runtime.support import wait_for
 from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
@@ -30,18 +30,6 @@ from workbench.target import Options, make_plan
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
 
 BODY = {"account": "acct-1", "amount_cents": 1250, "currency": "usd"}
-
-
-def wait_for(what: str, fn: Callable[[], Any], timeout: float = 15.0) -> Any:
-    """Polls ``fn`` until it returns something truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def start(variant: str, tmp: Path) -> LocalCluster:

@@ -9,9 +9,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from workbench.runtime.process import proc_alive
 from workbench.topology import Postgres, Redis, Service, Topology
+
+T = TypeVar("T")
 
 ECHO_SERVICE = Path(__file__).with_name("echo_service.py")
 
@@ -61,6 +64,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+        time.sleep(0.05)
+
+
+def wait_for(what: str, fn: Callable[[], T], timeout: float = 20.0) -> T:
+    """Polls ``fn`` until it returns something truthy and returns it; fails the test naming
+    ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
 
 
