@@ -226,18 +226,17 @@ class LocalCluster:
         return f"{HOST}:{targets[(index - 1) % len(targets)].port}"
 
     def _create_links(self) -> None:
+        # The names come from the topology, so the fault selectors checked against it before
+        # the campaign started name exactly these links.
         wanted: list[tuple[str, str, str, str]] = []  # (link name, source, target, upstream)
-        for replicas in self._external_replicas.values():
-            for name, address in replicas.items():
-                wanted.append((f"client->{name}", "client", name, address))
-        for svc in self.topology.services:
-            for r in self._replicas[svc.name]:
-                if svc.client_facing:
-                    wanted.append((f"client->{r.name}", "client", r.name, f"{HOST}:{r.port}"))
-                for dep in svc.depends_on:
-                    wanted.append(
-                        (f"{r.name}->{dep}", r.name, dep, self._upstream_of(dep, r.index))
-                    )
+        external_addresses = {n: a for r in self._external_replicas.values() for n, a in r.items()}
+        replicas = {r.name: r for rs in self._replicas.values() for r in rs}
+        for name, source, target in self.topology.links():
+            if source == "client":
+                upstream = external_addresses.get(target) or f"{HOST}:{replicas[target].port}"
+            else:
+                upstream = self._upstream_of(target, replicas[source].index)
+            wanted.append((name, source, target, upstream))
         if not wanted:
             return
         # Listen port 0: Toxiproxy binds a free port atomically (no pick-then-bind race) and
