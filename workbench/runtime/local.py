@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from workbench.failpoints import TOKEN_ENV
 from workbench.runtime.cluster import ClockNode, Link, Node, PostgresNode, RedisNode
 from workbench.runtime.errors import RuntimeStartError
 from workbench.runtime.external import (
@@ -64,6 +66,9 @@ class LocalCluster:
         self.run_dir = run_dir
         self.seed = seed
         self.registry = PidRegistry(run_dir / "pids.json")
+        # A fresh token per campaign, unless the user set one to share with their External
+        # services (which read the same variable).
+        self.failpoint_token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
         self.links: dict[str, Link] = {}
         self.nodes: dict[str, Node] = {}
         self.postgres: dict[str, PostgresNode] = {}
@@ -252,6 +257,7 @@ class LocalCluster:
         env = dict(os.environ)
         env.update({k: v.replace("{port}", str(replica.port)) for k, v in svc.env.items()})
         env.update(
+            WORKBENCH_FAILPOINT_TOKEN=self.failpoint_token,
             WORKBENCH_SERVICE=svc.name,
             WORKBENCH_REPLICA=str(replica.index),
             WORKBENCH_RUN_DIR=str(self.run_dir),
