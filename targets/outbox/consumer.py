@@ -35,7 +35,7 @@ from starlette.routing import Route
 from targets.outbox import broker
 from targets.outbox.variants import GROUP, Variant, from_env
 from targets.pg_pool import PgPool, StoreUnavailable, deadline
-from workbench import FailpointMiddleware, declare_failpoints, failpoint
+from workbench import FailpointError, FailpointMiddleware, declare_failpoints, failpoint
 
 BATCH = 50
 BLOCK_MS = 200
@@ -136,7 +136,7 @@ class Consumer:
         while True:
             try:
                 await self.one_pass()
-            except (StoreUnavailable, RedisError, psycopg.Error, OSError) as e:
+            except (StoreUnavailable, RedisError, psycopg.Error, OSError, FailpointError) as e:
                 log.warning("consumer pass failed: %s", e)
                 await asyncio.sleep(ERROR_PAUSE_S)
 

@@ -30,7 +30,7 @@ from starlette.routing import Route
 from targets.outbox import broker
 from targets.outbox.variants import SLOT, Variant, from_env
 from targets.pg_pool import PgPool, StoreUnavailable, deadline
-from workbench import FailpointMiddleware, declare_failpoints, failpoint
+from workbench import FailpointError, FailpointMiddleware, declare_failpoints, failpoint
 
 BATCH = 50
 IDLE_S = 0.05
@@ -260,7 +260,7 @@ class Relay:
         while True:
             try:
                 published = await self.one_pass()
-            except (StoreUnavailable, RedisError, psycopg.Error, OSError) as e:
+            except (StoreUnavailable, RedisError, psycopg.Error, OSError, FailpointError) as e:
                 log.warning("relay pass failed: %s", e)
                 await asyncio.sleep(ERROR_PAUSE_S)
                 continue

@@ -62,7 +62,7 @@ ALL_FAULTS: tuple[str, ...] = (
 BUG_FAULTS: dict[str, tuple[str, ...]] = {
     "dual-write": (
         f"failpoint:service={API}:point=after-commit:action=crash",
-        f"kill:service={API}",
+        f"partition:links={API}-*->redis:select=one",
     ),
     "publish-before-commit": (
         f"failpoint:service={API}:point=before-commit:action=raise:probability=0.2:replicas=all",
@@ -70,11 +70,11 @@ BUG_FAULTS: dict[str, tuple[str, ...]] = {
     ),
     "mark-before-publish": (
         f"failpoint:service={RELAY}:point=after-claim:action=crash",
-        f"kill:service={RELAY}",
+        f"partition:links={RELAY}-*->redis:select=one",
     ),
     "no-inbox": (
         f"failpoint:service={RELAY}:point=after-publish:action=crash",
-        f"kill:service={RELAY}",
+        f"failpoint:service={RELAY}:point=after-publish:action=raise:probability=0.3:replicas=all",
     ),
     "serial-cursor": (
         LATE_COMMIT,
@@ -87,11 +87,11 @@ BUG_FAULTS: dict[str, tuple[str, ...]] = {
     ),
     "no-reclaim": (
         f"failpoint:service={RELAY}:point=after-claim:action=crash",
-        f"kill:service={RELAY}",
+        f"partition:links={RELAY}-*->redis:select=one",
     ),
     "ack-before-apply": (
         f"failpoint:service={CONSUMER}:point=after-ack:action=crash",
-        f"kill:service={CONSUMER}",
+        f"partition:links={CONSUMER}-*->pg:select=one",
     ),
     "volatile-broker": (
         "redis-kill",
@@ -99,7 +99,7 @@ BUG_FAULTS: dict[str, tuple[str, ...]] = {
     ),
     "cdc-advance-first": (
         f"failpoint:service={RELAY}:point=after-claim:action=crash",
-        f"kill:service={RELAY}",
+        f"partition:links={RELAY}-*->redis:select=one",
     ),
 }
 
