@@ -13,10 +13,11 @@ Python ASGI service wraps its app in ``workbench.FailpointMiddleware``). Options
   declare ``point`` in ``GET /_failpoints``).
 
 Control requests go to each replica's direct endpoint, never through a proxy another fault may
-be cutting. ``stop`` disarms the point on the running replicas it armed, then resumes the ones
-it paused (and disarms them) and restarts the ones it crashed (a new process starts unarmed);
-``heal`` does the same for every point of every replica; ``verify_healed`` checks that every
-replica runs, is not stopped, and has nothing armed.
+be cutting, carrying the campaign's token (``cluster.failpoint_token``) that the harness gave
+every replica it started. ``stop`` disarms the point on the running replicas it armed, then
+resumes the ones it paused (and disarms them) and restarts the ones it crashed (a new process
+starts unarmed); ``heal`` does the same for every point of every replica; ``verify_healed``
+checks that every replica runs, is not stopped, and has nothing armed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from workbench.failpoints import TOKEN_HEADER
 from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.cluster import Cluster
 
@@ -66,11 +68,14 @@ class Failpoint:
         self.ms = int(ms)
         self.service = service
         self._armed: list[str] = []
+        self._headers: dict[str, str] = {}
 
     # -- helpers --
 
     def _endpoints(self, cluster: Cluster) -> dict[str, str]:
-        """``{node name: direct base URL}`` of the replicas that serve failpoints."""
+        """``{node name: direct base URL}`` of the replicas that serve failpoints (and the token
+        that their control endpoint requires, for the requests that follow)."""
+        self._headers = {TOKEN_HEADER: getattr(cluster, "failpoint_token", "")}
         services = (
             [self.service]
             if self.service
@@ -90,9 +95,14 @@ class Failpoint:
             out.update(zip(names, urls, strict=True))
         return out
 
-    @staticmethod
-    def _post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-        resp = httpx.post(f"{url}/_failpoints", json=body, timeout=CONTROL_TIMEOUT, trust_env=False)
+    def _post(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        resp = httpx.post(
+            f"{url}/_failpoints",
+            json=body,
+            headers=self._headers,
+            timeout=CONTROL_TIMEOUT,
+            trust_env=False,
+        )
         if resp.status_code != 200:
             raise FaultError(f"failpoint control at {url} answered {resp.status_code}: {resp.text}")
         out = resp.json()
@@ -102,7 +112,12 @@ class Failpoint:
     def _points(self, url: str) -> list[str] | None:
         """The points a replica declares (None: it serves no failpoints or is unreachable)."""
         try:
-            resp = httpx.get(f"{url}/_failpoints", timeout=CONTROL_TIMEOUT, trust_env=False)
+            resp = httpx.get(
+                f"{url}/_failpoints",
+                headers=self._headers,
+                timeout=CONTROL_TIMEOUT,
+                trust_env=False,
+            )
         except httpx.HTTPError:
             return None
         if resp.status_code != 200:
@@ -228,7 +243,12 @@ class Failpoint:
                 problems.append(f"{name} is stopped (SIGSTOP)")
                 continue
             try:
-                resp = httpx.get(f"{url}/_failpoints", timeout=CONTROL_TIMEOUT, trust_env=False)
+                resp = httpx.get(
+                    f"{url}/_failpoints",
+                    headers=self._headers,
+                    timeout=CONTROL_TIMEOUT,
+                    trust_env=False,
+                )
             except httpx.HTTPError as e:
                 problems.append(f"{name}: failpoint control unreachable ({type(e).__name__})")
                 continue

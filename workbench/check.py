@@ -73,8 +73,17 @@ def compose_results(
 ) -> dict[str, Any]:
     valid = merge_validity(r.valid for r in results) if results else "unknown"
     ops = Counter(e.type for e in history if e.is_client and e.type != "invoke")
+    reason: str | None = None
+    if valid is True and not ops.get("ok"):
+        # Checkers judge what happened; when nothing succeeded, "no anomaly" says nothing.
+        valid = "unknown"
+        reason = (
+            f"no operation succeeded ({sum(ops.values())} completed, none ok): the checkers "
+            "found nothing because nothing happened; see the run's logs"
+        )
     return {
         "valid": valid,
+        "reason": reason,
         "exit_code": EXIT_HARNESS if harness_error else exit_code_for(valid),
         "checkers": [r.to_json() for r in results],
         "ops": {t: ops.get(t, 0) for t in ("ok", "fail", "info")},

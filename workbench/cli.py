@@ -61,9 +61,32 @@ def _verdict_line(results: dict[str, Any]) -> str:
         mark = "ok" if r["valid"] is True else "FAIL" if r["valid"] is False else "unknown"
         summary = f": {r['summary']}" if r.get("summary") else ""
         lines.append(f"  [{mark:>7}] {r['checker']} ({r.get('kind', 'safety')}){summary}")
+    if results.get("reason"):
+        lines.append(f"  undecided: {results['reason']}")
     if results.get("harness_error"):
         lines.append(f"harness error: {results['harness_error']}")
     return "\n".join(lines)
+
+
+def _stored_campaign(path: str) -> dict[str, Any]:
+    """The campaign.json (or run directory holding one) that ``--schedule`` names."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "campaign.json"
+    try:
+        stored = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise CliError(
+            f"--schedule {path}: no such file; give a stored campaign.json or its run directory",
+            EXIT_USAGE,
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CliError(
+            f"--schedule {path}: not a readable campaign.json ({e})", EXIT_DATA
+        ) from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("schedule", []), list):
+        raise CliError(f"--schedule {path}: no fault schedule in it", EXIT_DATA)
+    return stored
 
 
 def _externals(items: Sequence[str] | None) -> dict[str, str]:
@@ -95,10 +118,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     schedule = None
     external = _externals(args.external)
     if args.schedule:
-        stored = json.loads(Path(args.schedule).read_text())
-        schedule = [FaultAction.from_json(a) for a in stored.get("schedule", [])]
+        stored = _stored_campaign(args.schedule)
+        try:
+            schedule = [FaultAction.from_json(a) for a in stored.get("schedule", [])]
+        except (ValueError, KeyError, TypeError) as e:
+            raise CliError(
+                f"--schedule {args.schedule}: not a stored schedule ({type(e).__name__}: {e})",
+                EXIT_DATA,
+            ) from None
         if fault_texts is None:
-            fault_texts = list(stored.get("faults", []))
+            fault_texts = [str(f) for f in stored.get("faults", [])]
     campaign = Campaign(
         target=target,
         target_spec=args.target,

@@ -25,11 +25,20 @@ middleware serves, ``/_failpoints``), a request passing the point does one of:
 
 The failpoints are process-wide (one registry per process, like the process a fault crashes).
 The control protocol, precise enough to implement in another language, is ``docs/failpoints.md``.
+
+**The control endpoint is off unless the harness turns it on.** It is a "crash this service"
+button, and the middleware ships inside services that also run in production: it answers only
+when the process has ``WORKBENCH_FAILPOINT_TOKEN`` in its environment (the harness sets a fresh
+one per campaign for every replica it starts), only to requests from loopback, and only to
+requests carrying that token in the ``X-Workbench-Failpoint-Token`` header. Without the variable,
+``/_failpoints`` is passed to the app like any other path (its 404). The failpoints in the code
+stay inert: nothing can arm them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import os
 import random
@@ -43,6 +52,10 @@ ACTIONS = ("crash", "pause", "sleep", "raise")
 """What an armed failpoint does; ``off`` in a control request disarms instead."""
 
 CONTROL_PATH = "/_failpoints"
+TOKEN_ENV = "WORKBENCH_FAILPOINT_TOKEN"
+"""The environment variable that turns the control endpoint on, holding the token it requires."""
+TOKEN_HEADER = "X-Workbench-Failpoint-Token"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 CRASH_EXIT_STATUS = 137  # what a SIGKILLed process reports, so a crash reads like a kill
 DEFAULT_SLEEP_MS = 500
 
@@ -214,15 +227,39 @@ class FailpointMiddleware:
 
     ``GET`` answers the state (:meth:`Registry.state`); ``POST`` applies one control request and
     answers the new state; errors answer ``{"error": message}`` (plus ``"points"`` on 404).
+
+    The endpoint is served only with a ``token`` (default: ``$WORKBENCH_FAILPOINT_TOKEN``, read
+    when the middleware is made); a request from anywhere but loopback, or without the token in
+    ``X-Workbench-Failpoint-Token``, is answered 403 and changes nothing.
     """
 
-    def __init__(self, app: ASGIApp, registry: Registry | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, registry: Registry | None = None, *, token: str | None = None
+    ) -> None:
         self.app = app
         self.registry = REGISTRY if registry is None else registry
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV, "")
+
+    def _refusal(self, scope: Scope) -> str | None:
+        client = scope.get("client")
+        host = client[0] if client else None
+        if host not in LOOPBACK:
+            return f"failpoint control is served to loopback only, not to {host}"
+        sent = b""
+        for key, value in scope.get("headers", ()):
+            if key.lower() == TOKEN_HEADER.lower().encode():
+                sent = value
+        if not hmac.compare_digest(sent, self.token.encode()):
+            return f"failpoint control needs this campaign's token in {TOKEN_HEADER}"
+        return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != CONTROL_PATH:
+        if scope["type"] != "http" or scope["path"] != CONTROL_PATH or not self.token:
             await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await _send_json(send, 403, {"error": refusal}, [])
             return
         method = scope["method"]
         headers: list[tuple[bytes, bytes]] = []
@@ -282,6 +319,8 @@ async def _send_json(
 __all__ = [
     "ACTIONS",
     "CONTROL_PATH",
+    "TOKEN_ENV",
+    "TOKEN_HEADER",
     "Armed",
     "FailpointError",
     "FailpointMiddleware",

@@ -22,6 +22,7 @@ misspelled optional one raises :class:`PluginError`, a usage error naming it.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -165,10 +166,27 @@ def make_fault(name: str, **options: Any) -> Fault:
     try:
         fault = cls(**options)
     except TypeError as e:
-        raise ValueError(f"fault {name!r}: bad options {sorted(options)}: {e}") from e
+        raise ValueError(_option_problem(name, cls, options, e)) from e
     if not isinstance(fault, Fault):
         raise PluginError(f"fault {name!r} ({cls.__qualname__}) does not implement the Fault seam")
     return fault
+
+
+def _option_problem(name: str, cls: type, options: dict[str, Any], error: TypeError) -> str:
+    """What is wrong with ``options`` for fault ``cls``: an option it does not take, named with
+    the options it does take (its constructor's keyword parameters); else the error's text."""
+    try:
+        params = list(inspect.signature(cls).parameters.values())
+    except (TypeError, ValueError):
+        return f"bad options {sorted(options)}: {error}"
+    takes = [p.name for p in params if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    unknown = [k for k in options if k not in takes]
+    if unknown and not any(p.kind == p.VAR_KEYWORD for p in params):
+        what = "option" if len(unknown) == 1 else "options"
+        return f"{name} has no {what} {', '.join(map(repr, unknown))}; its options: " + (
+            ", ".join(takes) or "none"
+        )
+    return f"bad options {sorted(options)}: {error}"
 
 
 # -- checkers --

@@ -31,6 +31,7 @@ from workbench import __version__
 from workbench.check import EXIT_HARNESS, EXIT_INTERRUPTED, check_run
 from workbench.checker import Checker
 from workbench.fault import Fault
+from workbench.fault_check import check_selectors
 from workbench.generator import stagger, time_limit
 from workbench.history import HistoryWriter
 from workbench.nemesis import Nemesis
@@ -108,8 +109,11 @@ def prepare(c: Campaign) -> Prepared:
 
     Raises :class:`workbench.plugins.UsageError` (exit 64), naming the problem, for an unknown
     variant, a plan that does not fit the seam, an unknown fault or bad fault option, a bad
-    ``--external``, or a process fault aimed at an External server."""
+    ``--external``, a process fault aimed at an External server, a fault selector (``links``,
+    ``service``, ``node``) that matches nothing in the topology, or a number no campaign can run
+    with (no workers, a time limit or rate of 0 or less)."""
     variant = check_variant(c.target, c.variant)
+    _check_numbers(c)
     options = Options(c.workers, c.time_limit, c.rate, c.seed)
     plan = make_plan(c.target, variant, options)
     topology = plan.topology
@@ -136,9 +140,33 @@ def prepare(c: Campaign) -> Prepared:
         except (ValueError, TypeError) as e:
             raise UsageError(f"fault {spec.text!r}: {e}") from None
         _refuse_process_fault_on_external(spec, topology)
+        check_selectors(spec, topology)
+    if c.schedule is not None:
+        beyond = sorted({a.fault for a in c.schedule if not 0 <= a.fault < len(specs)})
+        if beyond:
+            raise UsageError(
+                f"the stored schedule names fault {beyond[0]}, but the campaign has "
+                f"{len(specs)} fault spec(s) (0..{len(specs) - 1}): give --faults as stored in "
+                "its campaign.json, or leave --faults out"
+            )
     return Prepared(
         variant, options, plan, topology, specs, faults, resolve_checkers(plan.checkers)
     )
+
+
+def _check_numbers(c: Campaign) -> None:
+    """Numbers no campaign can run with are usage errors, not empty VALID runs."""
+    problems = []
+    if c.workers < 1:
+        problems.append(f"workers must be at least 1 (got {c.workers})")
+    if not c.time_limit > 0:
+        problems.append(f"the time limit must be above 0 seconds (got {c.time_limit:g})")
+    if c.rate is not None and not c.rate > 0:
+        problems.append(f"the rate must be above 0 operations per second (got {c.rate:g})")
+    if not c.fault_interval > 0:
+        problems.append(f"the fault interval must be above 0 seconds (got {c.fault_interval:g})")
+    if problems:
+        raise UsageError("; ".join(problems))
 
 
 def _refuse_process_fault_on_external(spec: FaultSpec, topology: Topology) -> None:

@@ -219,6 +219,28 @@ class Topology:
             + [s.name for s in self.services]
         )
 
+    def links(self) -> list[tuple[str, str, str]]:
+        """Every proxied edge the runtime creates, as ``(name, source, target)``:
+        ``client->{replica}`` for client-facing services and http externals, and
+        ``{replica}->{dependency}`` for each dependency of each service replica."""
+        out: list[tuple[str, str, str]] = []
+        for e in self.external:
+            if e.kind == "http":
+                for i in range(1, len(e.urls) + 1):
+                    out.append((f"client->{e.name}-{i}", "client", f"{e.name}-{i}"))
+        for s in self.services:
+            for i in range(1, s.replicas + 1):
+                replica = f"{s.name}-{i}"
+                if s.client_facing:
+                    out.append((f"client->{replica}", "client", replica))
+                out.extend((f"{replica}->{dep}", replica, dep) for dep in s.depends_on)
+        return out
+
+    def node_names(self) -> list[str]:
+        """The processes the harness runs: each database and each service replica."""
+        replicas = [f"{s.name}-{i}" for s in self.services for i in range(1, s.replicas + 1)]
+        return self.database_names() + replicas
+
     def externals(self) -> dict[str, External]:
         return {e.name: e for e in self.external}
 

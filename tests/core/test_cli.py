@@ -118,3 +118,82 @@ def test_a_fault_missing_its_option_is_a_usage_error(capsys: pytest.CaptureFixtu
     code = main(["run", "tests.e2e.counter_target:SetTarget", "--faults", "failpoint"])
     assert code == 64
     assert "needs point=NAME" in capsys.readouterr().err
+
+
+SET = "tests.e2e.counter_target:SetTarget"
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        (
+            "partition:links=zzz",
+            "no link matches 'zzz'; links: api-1->pg, api-2->pg, client->api-1, client->api-2",
+        ),
+        ("kill:service=ap", "no service 'ap'; services: api"),
+        ("pause:node=api-3", "no node 'api-3'; nodes: pg, api-1, api-2"),
+        ("kill:nodes=x", "kill has no option 'nodes'; its options: node, service, select"),
+    ],
+)
+def test_a_fault_aimed_at_nothing_is_a_usage_error_naming_what_exists(
+    fault: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before anything starts: no run directory is made.
+    code = main(["run", SET, "--faults", fault, "--store", str(tmp_path / "store")])
+    assert code == 64
+    err = capsys.readouterr().err
+    assert says in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--time-limit", "-5"], "the time limit must be above 0 seconds (got -5)"),
+        (["--workers", "0"], "workers must be at least 1 (got 0)"),
+        (["--rate", "0"], "the rate must be above 0 operations per second (got 0)"),
+    ],
+)
+def test_impossible_numbers_are_usage_errors(
+    args: list[str], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", SET, *args, "--store", str(tmp_path / "store")])
+    assert code == 64
+    assert says in capsys.readouterr().err
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_bad_schedule_file_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    missing = run_cli("run", SET, "--schedule", str(tmp_path / "nope.json"))
+    assert missing.returncode == 64 and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    garbage = tmp_path / "campaign.json"
+    garbage.write_text("{not json")
+    bad = run_cli("run", SET, "--schedule", str(garbage))
+    assert bad.returncode == 65 and "not a readable campaign.json" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    garbage.write_text(json.dumps({"schedule": [{"at": 1.0, "action": "start"}]}))
+    partial = run_cli("run", SET, "--schedule", str(garbage))
+    assert partial.returncode == 65 and "not a stored schedule" in partial.stderr
+
+
+def test_a_schedule_naming_a_fault_the_campaign_lacks_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored = tmp_path / "campaign.json"
+    stored.write_text(
+        json.dumps(
+            {
+                "faults": ["kill"],
+                "schedule": [
+                    {"at": 1.0, "action": "start", "fault": 3, "window": 0},
+                    {"at": 2.0, "action": "stop", "fault": 3, "window": 0},
+                ],
+            }
+        )
+    )
+    code = main(["run", SET, "--schedule", str(stored), "--store", str(tmp_path / "s")])
+    assert code == 64
+    assert "the stored schedule names fault 3, but the campaign has 1 fault spec" in (
+        capsys.readouterr().err
+    )

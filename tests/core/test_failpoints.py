@@ -14,6 +14,7 @@ import pytest
 from faults.failpoint import Failpoint
 from tests.runtime.support import run_dir, wait_until
 from workbench import FaultError, FaultNotHealed, Service, Topology
+from workbench.failpoints import TOKEN_HEADER
 from workbench.runtime.local import LocalCluster, start_local_cluster
 
 pytestmark = pytest.mark.servers
@@ -49,11 +50,12 @@ def control(
     cluster: LocalCluster, name: str, body: Any = None, *, method: str = "POST"
 ) -> httpx.Response:
     url = f"{url_of(cluster, name)}/_failpoints"
+    token = {TOKEN_HEADER: cluster.failpoint_token}
     if method == "GET":
-        return httpx.get(url, timeout=5, trust_env=False)
+        return httpx.get(url, headers=token, timeout=5, trust_env=False)
     if isinstance(body, bytes):
-        return httpx.request(method, url, content=body, timeout=5, trust_env=False)
-    return httpx.request(method, url, json=body, timeout=5, trust_env=False)
+        return httpx.request(method, url, content=body, headers=token, timeout=5, trust_env=False)
+    return httpx.request(method, url, json=body, headers=token, timeout=5, trust_env=False)
 
 
 def state(cluster: LocalCluster, name: str = "fp-1") -> dict[str, Any]:
@@ -282,3 +284,67 @@ def test_fault_refuses_a_point_no_replica_declares(cluster: LocalCluster) -> Non
     with pytest.raises(FaultError, match=refused):
         Failpoint(point="gamma").start(cluster, random.Random(0))
     Failpoint(point="gamma").verify_healed(cluster)
+
+
+# -- the guard: off unless enabled, loopback and token only (pure ASGI, no server) --
+
+
+def _call(mw: Any, *, client: tuple[str, int] | None, headers: dict[str, str]) -> tuple[int, bytes]:
+    import asyncio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/_failpoints",
+        "client": client,
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+    }
+    asyncio.run(mw(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def _app_404(scope: Any, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": []})
+    await send({"type": "http.response.body", "body": b"app"})
+
+
+def test_control_is_off_without_the_harness_token_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workbench.failpoints import TOKEN_ENV, FailpointMiddleware, Registry
+
+    monkeypatch.delenv(TOKEN_ENV, raising=False)
+    mw = FailpointMiddleware(_app_404, Registry())
+    # The app answers, as for any path it does not have: nothing can arm a point.
+    assert _call(mw, client=("127.0.0.1", 5), headers={TOKEN_HEADER: ""}) == (404, b"app")
+
+
+def test_control_answers_loopback_requests_with_the_token_only() -> None:
+    from workbench.failpoints import FailpointMiddleware, Registry
+
+    mw = FailpointMiddleware(_app_404, Registry(), token="s3cret")
+    right = {TOKEN_HEADER: "s3cret"}
+    assert _call(mw, client=("127.0.0.1", 5), headers=right)[0] == 200
+    assert _call(mw, client=("::1", 5), headers=right)[0] == 200
+    status, body = _call(mw, client=("10.1.2.3", 5), headers=right)
+    assert status == 403 and b"loopback only, not to 10.1.2.3" in body
+    assert _call(mw, client=("127.0.0.1", 5), headers={})[0] == 403
+    status, body = _call(mw, client=("127.0.0.1", 5), headers={TOKEN_HEADER: "guess"})
+    assert status == 403 and TOKEN_HEADER.encode() in body
+
+
+def test_a_replica_the_harness_started_refuses_control_without_the_token(
+    cluster: LocalCluster,
+) -> None:
+    url = f"{url_of(cluster, 'fp-1')}/_failpoints"
+    refused = httpx.post(url, json={"point": "alpha", "action": "crash"}, timeout=5)
+    assert refused.status_code == 403
+    assert state(cluster)["armed"] == {}

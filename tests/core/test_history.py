@@ -362,3 +362,21 @@ def test_cli_refuses_repeated_indices_with_one_line_and_65(
     assert code == 65, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "history.jsonl:3: index 1 repeats that of line 2" in err
+
+
+def test_a_history_in_which_nothing_succeeded_is_never_valid() -> None:
+    from workbench.check import compose_results
+    from workbench.checker import CheckResult
+
+    events = [
+        Event(0, 0, 0, "invoke", "add", 1),
+        Event(1, 10, 0, "fail", "add", 1, "refused"),
+        Event(2, 20, 1, "invoke", "add", 2),
+        Event(3, 30, 1, "info", "add", 2, "timeout"),
+    ]
+    out = compose_results([CheckResult("set", True)], events)
+    assert out["valid"] == "unknown" and out["exit_code"] == 2
+    assert out["reason"].startswith("no operation succeeded (2 completed, none ok)")
+    ok_events = [*events, Event(4, 40, 2, "invoke", "add", 3), Event(5, 50, 2, "ok", "add", 3)]
+    fine = compose_results([CheckResult("set", True)], ok_events)
+    assert fine["valid"] is True and fine["reason"] is None

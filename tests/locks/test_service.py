@@ -28,6 +28,7 @@ from targets.locks.client import LocksClient
 from targets.locks.target import LocksTarget
 from workbench.checker import CheckContext
 from workbench.client import Completion, MaybeApplied, NotApplied, Op
+from workbench.failpoints import TOKEN_HEADER
 from workbench.history import Event
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
@@ -98,14 +99,16 @@ class Recorder:
 
 def arm(c: LocalCluster, replica: str, point: str, action: str, ms: int = 1500) -> str:
     url = f"{c.replica(replica).url}/_failpoints"
-    r = httpx.post(url, json={"point": point, "action": action, "ms": ms}, timeout=5)
+    body = {"point": point, "action": action, "ms": ms}
+    r = httpx.post(url, json=body, headers={TOKEN_HEADER: c.failpoint_token}, timeout=5)
     assert r.status_code == 200, r.text
     return url
 
 
-async def wait_hit(url: str, point: str, deadline_s: float = 5.0) -> None:
+async def wait_hit(c: LocalCluster, url: str, point: str, deadline_s: float = 5.0) -> None:
     deadline = time.monotonic() + deadline_s
-    async with httpx.AsyncClient(timeout=2) as http:
+    token = {TOKEN_HEADER: c.failpoint_token}
+    async with httpx.AsyncClient(timeout=2, headers=token) as http:
         while time.monotonic() < deadline:
             hits = (await http.get(url)).json()["hits"]
             if hits.get(point, 0) >= 1:
@@ -127,7 +130,7 @@ async def kleppmann(c: LocalCluster) -> tuple[Completion, list[Event]]:
     rec = Recorder(c)
     url = arm(c, "worker-1", "between-acquire-and-write", "sleep")
     slow = asyncio.create_task(rec.incr(0, 0))
-    await wait_hit(url, "between-acquire-and-write")
+    await wait_hit(c, url, "between-acquire-and-write")
     fast = await rec.incr(1, 1)
     assert fast.type == "ok", fast
     late = await slow

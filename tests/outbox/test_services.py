@@ -30,6 +30,7 @@ from faults.failpoint import Failpoint
 from faults.process import heal_nodes
 from targets.outbox.target import OutboxTarget
 from tests.runtime.support import wait_for
+from workbench.failpoints import TOKEN_HEADER
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
 
@@ -74,7 +75,8 @@ def stream_events(cluster: LocalCluster) -> list[str]:
 
 def arm(cluster: LocalCluster, service: str, replica: int, body: dict[str, Any]) -> None:
     url = cluster.direct_endpoints(service)[replica]
-    resp = httpx.post(f"{url}/_failpoints", json=body, timeout=5)
+    token = {TOKEN_HEADER: cluster.failpoint_token}
+    resp = httpx.post(f"{url}/_failpoints", json=body, headers=token, timeout=5)
     assert resp.status_code == 200, resp.text
 
 

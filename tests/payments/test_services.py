@@ -23,6 +23,7 @@ from faults.failpoint import Failpoint
 from targets.payments.target import PaymentsTarget
 from targets.payments.variants import LEASE_SECONDS
 from tests.runtime.support import wait_for
+from workbench.failpoints import TOKEN_HEADER
 from workbench.fault import FaultError, FaultNotHealed
 from workbench.runtime.local import LocalCluster, start_local_cluster
 from workbench.target import Options, make_plan
@@ -64,7 +65,8 @@ def charges_for(cluster: LocalCluster, key: str) -> list[dict[str, Any]]:
 
 def failpoint(cluster: LocalCluster, replica: int, body: dict[str, Any]) -> None:
     url = cluster.direct_endpoints("payments-api")[replica]
-    resp = httpx.post(f"{url}/_failpoints", json=body, timeout=5)
+    token = {TOKEN_HEADER: cluster.failpoint_token}
+    resp = httpx.post(f"{url}/_failpoints", json=body, headers=token, timeout=5)
     assert resp.status_code == 200, resp.text
 
 

@@ -70,6 +70,11 @@ def test_store_is_served_read_only_with_the_latest_symlink(bad_run: Path) -> Non
     write_reports(bad_run)
     (store / "latest").symlink_to(bad_run.relative_to(store))
     write_store_index(store)
+    # A link out of the store, as a run's database directory kept under /tmp once was.
+    outside = bad_run.parent.parent.parent / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("not for the report server")
+    (bad_run / "pg").symlink_to(outside)
 
     async def fetch() -> dict[str, httpx.Response]:
         transport = httpx.ASGITransport(app=make_app(store))
@@ -81,6 +86,7 @@ def test_store_is_served_read_only_with_the_latest_symlink(bad_run: Path) -> Non
                 "post": await c.post("/index.html"),
                 "delete": await c.delete("/latest/report.html"),
                 "escape": await c.get("/%2e%2e/%2e%2e/etc/passwd"),
+                "link-out": await c.get("/latest/pg/secret.txt"),
             }
 
     r = asyncio.run(fetch())
@@ -90,3 +96,4 @@ def test_store_is_served_read_only_with_the_latest_symlink(bad_run: Path) -> Non
     assert r["history"].headers["content-type"].startswith("text/plain")
     assert r["post"].status_code == 405 and r["delete"].status_code == 405
     assert r["escape"].status_code == 404
+    assert r["link-out"].status_code == 404 and "not for" not in r["link-out"].text

@@ -328,6 +328,9 @@ def load_run(run_dir: str | Path) -> RunView:
     view.headline, view.subheadline = headline_parts(
         verdict, checkers, len(ops), campaign.get("faults") or []
     )
+    reason = (results or {}).get("reason")
+    if verdict == "unknown" and isinstance(reason, str) and reason:
+        view.headline = f"Undecided: {reason}"
     return view
 
 

@@ -97,6 +97,9 @@ class Cluster(Protocol):
     clocks: dict[str, ClockNode]
     #: Servers the user runs (:class:`workbench.topology.External`), by name: never in ``nodes``.
     externals: dict[str, External]
+    #: What turns failpoint control on in the replicas and what control requests must carry
+    #: (``X-Workbench-Failpoint-Token``); see :mod:`workbench.failpoints`.
+    failpoint_token: str
 
     def endpoints(self, service: str) -> list[str]:
         """Base URLs (``http://127.0.0.1:PORT``) through which clients reach each replica of a

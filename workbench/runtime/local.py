@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from workbench.failpoints import TOKEN_ENV
 from workbench.runtime.cluster import ClockNode, Link, Node, PostgresNode, RedisNode
 from workbench.runtime.errors import RuntimeStartError
 from workbench.runtime.external import (
@@ -64,6 +66,9 @@ class LocalCluster:
         self.run_dir = run_dir
         self.seed = seed
         self.registry = PidRegistry(run_dir / "pids.json")
+        # A fresh token per campaign, unless the user set one to share with their External
+        # services (which read the same variable).
+        self.failpoint_token = os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(18)
         self.links: dict[str, Link] = {}
         self.nodes: dict[str, Node] = {}
         self.postgres: dict[str, PostgresNode] = {}
@@ -226,18 +231,17 @@ class LocalCluster:
         return f"{HOST}:{targets[(index - 1) % len(targets)].port}"
 
     def _create_links(self) -> None:
+        # The names come from the topology, so the fault selectors checked against it before
+        # the campaign started name exactly these links.
         wanted: list[tuple[str, str, str, str]] = []  # (link name, source, target, upstream)
-        for replicas in self._external_replicas.values():
-            for name, address in replicas.items():
-                wanted.append((f"client->{name}", "client", name, address))
-        for svc in self.topology.services:
-            for r in self._replicas[svc.name]:
-                if svc.client_facing:
-                    wanted.append((f"client->{r.name}", "client", r.name, f"{HOST}:{r.port}"))
-                for dep in svc.depends_on:
-                    wanted.append(
-                        (f"{r.name}->{dep}", r.name, dep, self._upstream_of(dep, r.index))
-                    )
+        external_addresses = {n: a for r in self._external_replicas.values() for n, a in r.items()}
+        replicas = {r.name: r for rs in self._replicas.values() for r in rs}
+        for name, source, target in self.topology.links():
+            if source == "client":
+                upstream = external_addresses.get(target) or f"{HOST}:{replicas[target].port}"
+            else:
+                upstream = self._upstream_of(target, replicas[source].index)
+            wanted.append((name, source, target, upstream))
         if not wanted:
             return
         # Listen port 0: Toxiproxy binds a free port atomically (no pick-then-bind race) and
@@ -253,6 +257,7 @@ class LocalCluster:
         env = dict(os.environ)
         env.update({k: v.replace("{port}", str(replica.port)) for k, v in svc.env.items()})
         env.update(
+            WORKBENCH_FAILPOINT_TOKEN=self.failpoint_token,
             WORKBENCH_SERVICE=svc.name,
             WORKBENCH_REPLICA=str(replica.index),
             WORKBENCH_RUN_DIR=str(self.run_dir),

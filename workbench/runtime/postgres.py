@@ -202,8 +202,11 @@ class PostgresServer(ProcessNode):
         self.process.stop(timeout)
         shutil.rmtree(self.sock_dir, ignore_errors=True)
         if self._outside is not None:
-            # Outside the run directory nobody would clean it up; each one is ~40 MB.
+            # Outside the run directory nobody would clean it up; each one is ~40 MB. The link
+            # to it goes too: a dangling link in a run directory only misleads.
             shutil.rmtree(self._outside, ignore_errors=True)
+            if self.base.is_symlink():
+                self.base.unlink(missing_ok=True)
 
     # -- PostgresNode --
 
