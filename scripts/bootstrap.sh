@@ -40,7 +40,7 @@ fi
 if [ -z "${WORKBENCH_REDIS_SERVER:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
   missing_pkgs+=(redis-server)
 fi
-if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] && ! command -v faketime >/dev/null 2>&1; then
+if [ ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1 ] && ! command -v faketime >/dev/null 2>&1; then
   missing_pkgs+=(faketime)
 fi
 if [ "${WORKBENCH_NO_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1; then

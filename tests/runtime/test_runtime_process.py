@@ -149,7 +149,7 @@ def test_binaries_found() -> None:
     assert binaries.pg_binaries().initdb.name == "initdb"
     assert binaries.redis_server().name == "redis-server"
     assert binaries.toxiproxy_server().is_file()
-    assert binaries.libfaketime().name == "libfaketime.so.1"
+    assert binaries.libfaketime().name == "libfaketimeMT.so.1"
 
 
 @pytest.fixture(scope="module")

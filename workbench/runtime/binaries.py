@@ -112,16 +112,26 @@ def toxiproxy_server() -> Path:
     return path
 
 
+FAKETIME_LIBRARY = "libfaketimeMT.so.1"
+
+
 def libfaketime() -> Path:
-    """``$WORKBENCH_LIBFAKETIME`` if set, else ``libfaketime.so.1`` of Debian's faketime package."""
+    """``$WORKBENCH_LIBFAKETIME`` if set, else ``libfaketimeMT.so.1`` of Debian's faketime package.
+
+    The MT build, not ``libfaketime.so.1``: with ``FAKETIME_NO_CACHE`` every clock call re-reads
+    the offset file into one static buffer, and in the plain build two threads reading at once
+    race on it (libfaketime PR #547), so a threaded service now and then reads real time: 118 of
+    400,000 ``time.time()`` calls from 4 threads under a constant offset (the runtime's clock
+    test saw a replica's skew at 0.0 during a -120.5 s fault). The MT build serialises those
+    calls (0 of 400,000)."""
     var = "WORKBENCH_LIBFAKETIME"
     override = os.environ.get(var)
     if override:
         if not Path(override).is_file():
-            raise _missing("libfaketime.so.1", f"{var}={override} is not a file", var)
+            raise _missing(FAKETIME_LIBRARY, f"{var}={override} is not a file", var)
         return Path(override)
     for d in _FAKETIME_DIRS:
-        candidate = Path(d) / "libfaketime.so.1"
+        candidate = Path(d) / FAKETIME_LIBRARY
         if candidate.is_file():
             return candidate
-    raise _missing("libfaketime.so.1", f"looked in {', '.join(_FAKETIME_DIRS)}", var)
+    raise _missing(FAKETIME_LIBRARY, f"looked in {', '.join(_FAKETIME_DIRS)}", var)

@@ -1,6 +1,7 @@
 """A process clock that clock faults can shift at run time, through libfaketime.
 
-The process runs with ``LD_PRELOAD=libfaketime.so.1`` and
+The process runs with ``LD_PRELOAD=libfaketimeMT.so.1`` (the thread-safe build: see
+:func:`workbench.runtime.binaries.libfaketime`) and
 ``FAKETIME_TIMESTAMP_FILE=<run>/<node>.faketime`` holding an offset like ``+0`` or ``-30.5``
 (seconds), with ``FAKETIME_NO_CACHE=1`` so libfaketime re-reads the file on every clock call and
 a change takes effect at once (by default it caches for 10 s; see libfaketime's README, "Changing
